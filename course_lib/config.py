@@ -1,0 +1,199 @@
+"""PROFILE / SOURCE / SEED: the two switches every chapter takes, and the chapter ``Run`` context.
+
+A chapter's single papermill ``parameters`` cell sets ``PROFILE``, ``SOURCE`` and ``SEED`` and passes them to
+:func:`start_chapter`. Everything that depends on them (dataset sizes, epochs, checkpoints) is read from the
+returned :class:`Run`, so chapters contain no scattered ``if FAST:`` branches.
+
+- ``PROFILE``: ``fast`` is a CPU subset that runs in minutes on a laptop; ``full`` is the source notebooks' scale
+  (full datasets, real checkpoints, many epochs) meant for a GPU.
+- ``SOURCE``: ``hub`` uses the Hugging Face Hub and official archives; ``offline`` uses no network at all;
+  ``auto`` picks ``hub`` when the hub answers within two seconds and ``HF_HUB_OFFLINE`` is unset, else ``offline``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+PROFILES = ("fast", "full")
+SOURCES = ("auto", "hub", "offline")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
+
+
+def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in valid:
+        raise ValueError(f"Unknown {kind} {value!r}; choose one of: {', '.join(valid)}")
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile name. Chapter modules turn it into their own sized config with :meth:`pick`."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _choose("PROFILE", self.name, PROFILES))
+
+    @property
+    def is_full(self) -> bool:
+        return self.name == "full"
+
+    def pick(self, *, fast: T, full: T) -> T:
+        """Return ``fast`` or ``full`` for this profile (``profile.pick(fast=2, full=100)``)."""
+        return full if self.is_full else fast
+
+
+def cache_dir(*parts: str) -> Path:
+    """The course's cache folder (``COURSE_LIB_CACHE`` or ``~/.cache/course_lib``), created on demand.
+
+    Offline data, exported word vectors and converted checkpoints are written here once and reused.
+    """
+    root = Path(os.environ.get("COURSE_LIB_CACHE", Path.home() / ".cache" / "course_lib")).expanduser()
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_offline_env() -> None:
+    """Tell every Hugging Face library not to touch the network, so nothing waits on hub retries."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+    try:  # huggingface_hub reads the variable at import time; update it if it was imported already
+        import huggingface_hub.constants as hub_constants
+
+        hub_constants.HF_HUB_OFFLINE = True
+    except Exception:  # pragma: no cover - huggingface_hub is a dependency, but stay robust
+        pass
+
+
+def resolve_source(source: str, *, timeout: float = 2.0) -> tuple[str, str]:
+    """Resolve ``SOURCE`` to ``"hub"`` or ``"offline"`` and say why, in one line.
+
+    ``auto`` never waits longer than ``timeout`` seconds: a failed DNS lookup returns at once.
+    """
+    from course_lib.hub import hub_reachable
+
+    source = _choose("SOURCE", source, SOURCES)
+    if source == "offline":
+        set_offline_env()
+        return "offline", "SOURCE=offline: no network is used"
+    if source == "hub":
+        return "hub", "SOURCE=hub: datasets and checkpoints come from the Hugging Face Hub"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        set_offline_env()
+        return "offline", "SOURCE=auto -> offline (HF_HUB_OFFLINE is set)"
+    if hub_reachable(timeout=timeout):
+        return "hub", "SOURCE=auto -> hub (huggingface.co answered)"
+    set_offline_env()
+    return "offline", "SOURCE=auto -> offline (huggingface.co is unreachable)"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch so that a CPU run repeats exactly."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class Run:
+    """Everything a chapter needs to know about this execution: profile, source, seed, device, results.
+
+    Create it with :func:`start_chapter`. ``record`` collects result rows; ``save`` writes the chapter's results
+    file (``<results_dir>/<chapter>.json``) in the schema shared by all chapters.
+    """
+
+    chapter: str
+    profile: Profile
+    source: str
+    seed: int
+    results_dir: Path
+    device: str
+    reason: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def offline(self) -> bool:
+        return self.source == "offline"
+
+    def banner(self) -> str:
+        return (
+            f"{self.chapter}: PROFILE={self.profile.name} SOURCE={self.source} SEED={self.seed} "
+            f"device={self.device} | {self.reason}"
+        )
+
+    def record(self, name: str, task: str, metric: str, value: float, *,
+               trainable_params: int | None = None, total_params: int | None = None, **extra: Any) -> dict:
+        """Add (or replace) one result row; returns it."""
+        row = {"name": name, "task": task, "metric": metric, "value": float(value),
+               "trainable_params": None if trainable_params is None else int(trainable_params),
+               "total_params": None if total_params is None else int(total_params)}
+        row.update(extra)
+        self.runs = [r for r in self.runs if not (r["name"] == name and r["task"] == task)]
+        self.runs.append(row)
+        return row
+
+    def save(self) -> Path:
+        """Write the results file and return its path."""
+        from course_lib.results import write_results
+
+        return write_results(self)
+
+
+def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEED: int = 0,
+                  RESULTS_DIR: str | os.PathLike | None = None, *, quiet: bool = False) -> Run:
+    """Validate the parameters, resolve the source, seed everything and print a one-line banner.
+
+    >>> run = start_chapter("01_transfer_learning", PROFILE="fast", SOURCE="offline", SEED=0)  # doctest: +SKIP
+    """
+    profile = Profile(PROFILE)
+    source, reason = resolve_source(SOURCE)
+    if not isinstance(SEED, int) or isinstance(SEED, bool):
+        raise ValueError(f"SEED must be an integer, got {SEED!r}")
+    seed_everything(SEED)
+    results_dir = Path(RESULTS_DIR) if RESULTS_DIR else REPO_ROOT / "results"
+    run = Run(chapter=chapter, profile=profile, source=source, seed=SEED, results_dir=results_dir,
+              device=default_device(), reason=reason)
+    if not quiet:
+        print(run.banner())
+    return run
+
+
+def machine_summary() -> dict[str, Any]:
+    """A short description of the machine, stored next to the results."""
+    import torch
+
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu_count": os.cpu_count()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)
