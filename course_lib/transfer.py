@@ -125,3 +125,23 @@ def load_news_pretrained(run: Run, data: TransferData, cfg: TransferConfig) -> T
         pretrain_on_news(run, data, cfg)
     model = new_model(data, cfg, num_labels=len(data.news_labels))
     return load_weights(model, path)
+
+
+def adapt_to_sentiment(run: Run, data: TransferData, cfg: TransferConfig, name: str,
+                       model: TransformerClassifier) -> tuple[History, float]:
+    """Train ``model`` (whatever is left trainable) on the sentiment task, test it and record the result.
+
+    The new head gets ``cfg.head_lr``, the rest ``cfg.lr``. Returns the history and the test accuracy.
+    """
+    from course_lib.models import count_parameters
+    from course_lib.training import evaluate
+
+    history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
+                               data.loader("sentiment", "validation", 256), epochs=cfg.finetune_epochs, lr=cfg.lr,
+                               head_lr=cfg.head_lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
+                               mixed_precision=cfg.mixed_precision, desc=name)
+    accuracy = evaluate(model, data.loader("sentiment", "test", 256))["accuracy"]
+    trainable, total = count_parameters(model)
+    run.record(name, "sentiment", "accuracy", accuracy, trainable_params=trainable, total_params=total,
+               best_epoch=history.best_epoch, train_examples=len(data.sentiment["train"]))
+    return history, accuracy

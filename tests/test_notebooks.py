@@ -1,0 +1,39 @@
+"""Each chapter's .md source and committed .ipynb agree (what `jupytext --sync` would change) and hold no errors."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from check_notebooks import chapter_pairs, errors_in, out_of_sync  # noqa: E402
+
+
+@pytest.mark.parametrize("pair", chapter_pairs(), ids=lambda p: p[0].stem)
+def test_pair_in_sync_and_error_free(pair):
+    md, ipynb = pair
+    assert out_of_sync(md, ipynb) is None
+    assert errors_in(ipynb) == []
+
+
+@pytest.mark.parametrize("pair", chapter_pairs(), ids=lambda p: p[0].stem)
+def test_one_parameters_cell_with_the_switches(pair):
+    import nbformat
+
+    nb = nbformat.read(pair[1], as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{pair[1].name}: expected exactly one cell tagged 'parameters'"
+    for name in ("PROFILE", "SOURCE", "SEED"):
+        assert f"{name} =" in params[0].source
+
+
+def test_out_of_sync_is_detected(tmp_path):
+    import jupytext
+
+    md = tmp_path / "01_x.md"
+    md.write_text("---\njupytext:\n  formats: md:myst,ipynb\n---\n\n# T\n\n```{code-cell} ipython3\nx = 1\n```\n")
+    nb = jupytext.read(md)
+    jupytext.write(nb, tmp_path / "01_x.ipynb")
+    assert out_of_sync(md, tmp_path / "01_x.ipynb") is None
+    md.write_text(md.read_text().replace("x = 1", "x = 2"))
+    assert "differ" in out_of_sync(md, tmp_path / "01_x.ipynb")
