@@ -1,0 +1,92 @@
+"""Checkers for chapter 2's exercises (inference by hand). Each prints one verdict line via ``run_check``."""
+
+from __future__ import annotations
+
+from course_lib.grading import close, run_check
+
+
+def check_softmax_label(fn) -> bool:
+    """Exercise 2.1: ``fn(logits, id2label) -> (label, probability)`` for a 1-D logits tensor."""
+    import torch
+
+    def check():
+        id2label = {0: "NEGATIVE", 1: "POSITIVE", 2: "NEUTRAL"}
+        for logits in ([-3.9954, 4.3336, 0.0], [2.0, 1.0, 0.5], [1000.0, 1001.0, 999.0]):
+            t = torch.tensor(logits)
+            probs = torch.softmax(t, dim=-1)
+            want_label, want_p = id2label[int(probs.argmax())], float(probs.max())
+            label, p = fn(t, id2label)
+            if label != want_label:
+                return False, f"for logits {logits} the label should be {want_label!r}, got {label!r}"
+            if not close(float(p), want_p, atol=1e-5):
+                return False, (f"for logits {logits} the probability should be {want_p:.4f}, got {float(p):.4f}"
+                               " (softmax over the last axis; subtract the max first for large logits)")
+        return True, ""
+
+    return run_check("2.1", check)
+
+
+def check_mean_pool(fn) -> bool:
+    """Exercise 2.2: ``fn(last_hidden_state (B, T, d), attention_mask (B, T)) -> (B, d)``, padding excluded."""
+    import torch
+
+    def check():
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(3, 5, 4, generator=g)
+        mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+        want = torch.stack([hidden[b, : int(mask[b].sum())].mean(0) for b in range(3)])
+        got = fn(hidden, mask)
+        if tuple(got.shape) != (3, 4):
+            return False, f"expected shape (3, 4), got {tuple(got.shape)}"
+        if close(got, hidden.mean(1)) and not close(got, want):
+            return False, "padding positions were averaged in: weight each position by the attention mask"
+        return close(got, want, atol=1e-5), "the mean over the real (mask = 1) tokens is not right"
+
+    return run_check("2.2", check)
+
+
+def check_cosine_matrix(fn) -> bool:
+    """Exercise 2.3: ``fn(x (N, d)) -> (N, N)`` cosine similarities of the rows."""
+    import torch
+
+    def check():
+        x = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [-1.0, -1.0]])
+        want = torch.nn.functional.cosine_similarity(x[:, None], x[None], dim=-1)
+        got = fn(x)
+        if tuple(got.shape) != (4, 4):
+            return False, f"expected shape (4, 4), got {tuple(got.shape)}"
+        if close(got, x @ x.T):
+            return False, "that is the dot product: divide by the norms of both vectors"
+        return close(got, want, atol=1e-5), "entry [i, j] should be cos(angle between row i and row j)"
+
+    return run_check("2.3", check)
+
+
+def reference_top_p(probs, top_p: float):
+    import torch
+
+    sorted_p, order = torch.sort(probs, descending=True)
+    cum = torch.cumsum(sorted_p, dim=-1)
+    keep_sorted = (cum - sorted_p) < top_p  # keep a token if the mass before it is still below top_p
+    keep = torch.zeros_like(probs, dtype=torch.bool)
+    keep[order[keep_sorted]] = True
+    out = torch.where(keep, probs, torch.zeros_like(probs))
+    return out / out.sum()
+
+
+def check_top_p(fn) -> bool:
+    """Exercise 2.4: ``fn(probs (V,), top_p) -> (V,)``: keep the smallest most-likely set reaching ``top_p``."""
+    import torch
+
+    def check():
+        cases = [([0.5, 0.3, 0.15, 0.05], 0.7), ([0.1, 0.6, 0.3], 0.5), ([0.25, 0.25, 0.25, 0.25], 1.0),
+                 ([0.05, 0.15, 0.5, 0.3], 0.9)]
+        for p, top_p in cases:
+            probs = torch.tensor(p)
+            want, got = reference_top_p(probs, top_p), fn(probs, top_p)
+            if not close(got, want, atol=1e-5):
+                return False, (f"probs={p}, top_p={top_p}: expected {[round(float(v), 3) for v in want]}, got "
+                               f"{[round(float(v), 3) for v in torch.as_tensor(got)]}")
+        return True, ""
+
+    return run_check("2.4", check)

@@ -1,0 +1,680 @@
+"""Chapter 3: pretraining a BERT-style masked language model (MLM) from scratch.
+
+The pipeline, one function per step, the same for both sources:
+
+1. :func:`load_corpus`: raw English text as a ``datasets.DatasetDict`` with a ``text`` column.
+   ``SOURCE=hub``: wikitext-2-raw-v1. ``SOURCE=offline``: real English prose that ships with CPython, namely the
+   language reference (``pydoc_data.topics``) and the docstrings of a fixed list of standard-library modules,
+   cleaned into one paragraph per line (code samples, tables and headings dropped), written to parquet once and
+   read back with ``load_dataset("parquet", ...)``, the same ``datasets`` path the hub data takes.
+   Lines go to train/validation/test by a hash of their text, so the split never depends on the machine.
+2. :func:`train_tokenizer`: a WordPiece vocabulary learnt from the training lines with
+   ``train_new_from_iterator``, starting from BERT's uncased tokenizer so that the special tokens
+   (``[PAD] [UNK] [CLS] [SEP] [MASK]``) and the normaliser are BERT's. Offline the template is MiniLM's
+   tokenizer, which *is* BERT's uncased WordPiece tokenizer (same vocabulary, same special tokens).
+3. :func:`group_texts`: every line is tokenised (no padding), the ids are concatenated and cut into blocks of
+   ``block_size`` tokens. The source padded every line to 512 tokens, so most of each batch was padding.
+4. :class:`MLMCollator`: ``DataCollatorForLanguageModeling(mlm_probability=0.15)`` (of the chosen tokens 80%
+   become ``[MASK]``, 10% a random token, 10% stay unchanged). Evaluation blocks are masked *once*, with a fixed
+   seed (:func:`premask`), so that "perplexity before" and "perplexity after" are measured on the same masks.
+5. :func:`train_mlm`: ``transformers.Trainer`` with ``eval_strategy="epoch"``; perplexity = ``exp(eval loss)``.
+6. :func:`reference_model_dir`: the "stronger model" for fill-mask. Hub: ``bert-base-uncased``. Offline there
+   are no real BERT-MLM weights, so we build a clearly labelled **stand-in**: the same architecture and
+   vocabulary, trained several times longer on the same offline text, cached once under the course cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import importlib
+import json
+import math
+import re
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from course_lib.config import Profile, cache_dir
+
+HUB_CORPUS = ("Salesforce/wikitext", "wikitext-2-raw-v1")
+REFERENCE_HUB_ID = "bert-base-uncased"
+CORPUS_VERSION = "v1"  # bump when the offline cleaning changes, so cached files are rebuilt
+
+# standard-library modules whose docstrings make up part of the offline corpus (fixed, sorted, import-safe)
+DOC_MODULES = tuple(sorted("""
+abc argparse array ast asyncio base64 bisect bz2 calendar cmath codecs collections concurrent.futures configparser
+contextlib copy csv dataclasses datetime decimal difflib dis email.message enum filecmp fnmatch fractions ftplib
+functools getopt gettext glob gzip hashlib heapq hmac html html.parser http.client http.server imaplib importlib
+inspect io ipaddress itertools json locale logging lzma mailbox math mimetypes multiprocessing numbers operator
+optparse os pathlib pickle pkgutil platform plistlib poplib pprint queue random re reprlib sched secrets selectors
+shelve shlex shutil smtplib socket socketserver sqlite3 ssl statistics string struct subprocess symtable tarfile
+tempfile textwrap threading timeit tokenize trace traceback types typing unittest urllib.parse urllib.request uuid
+warnings wave weakref xml.dom.minidom xml.etree.ElementTree zipfile
+""".split()))
+
+
+@dataclass(frozen=True)
+class MLMConfig:
+    """Sizes of the tokenizer, the BERT model and the training run, per profile."""
+
+    vocab_size: int  # WordPiece vocabulary to learn (the trainer may stop earlier on a small corpus)
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    block_size: int  # tokens per training example (also max_position_embeddings)
+    batch_size: int
+    epochs: float
+    learning_rate: float
+    warmup_ratio: float
+    max_train_blocks: int | None  # cap on training blocks (None: all)
+    max_eval_blocks: int | None
+    reference_epochs: float  # how much longer the offline stand-in reference model trains
+    mlm_probability: float = 0.15
+
+    def bert_config(self, vocab_size: int):
+        from transformers import BertConfig
+
+        return BertConfig(vocab_size=vocab_size, hidden_size=self.hidden_size,
+                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+                          intermediate_size=self.intermediate_size, max_position_embeddings=self.block_size,
+                          pad_token_id=0)
+
+
+def config_for(profile: Profile) -> MLMConfig:
+    """``fast``: a 2-layer BERT that trains in about a minute on a laptop CPU. ``full``: the source's BERT-base."""
+    return profile.pick(
+        fast=MLMConfig(vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=512, block_size=64, batch_size=32, epochs=2, learning_rate=1e-3,
+                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, reference_epochs=8),
+        full=MLMConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                       intermediate_size=3072, block_size=512, batch_size=16, epochs=10, learning_rate=1e-4,
+                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, reference_epochs=40),
+    )
+
+
+@contextlib.contextmanager
+def quiet_hf():
+    """Silence transformers/datasets info and warning chatter (it goes to stderr, which nbval compares)."""
+    import datasets
+    import transformers
+
+    old_t, old_d = transformers.logging.get_verbosity(), datasets.logging.get_verbosity()
+    bars = datasets.utils.logging.is_progress_bar_enabled()
+    t_bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    if not _show_progress():
+        datasets.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers.logging.set_verbosity(old_t)
+        datasets.logging.set_verbosity(old_d)
+        if bars:
+            datasets.utils.logging.enable_progress_bar()
+        if t_bars:
+            transformers.utils.logging.enable_progress_bar()
+
+
+def _show_progress() -> bool:
+    from course_lib.training import show_progress
+
+    return show_progress()
+
+
+# ---------------------------------------------------------------------------------------------- 1. the corpus
+
+_HEADING = re.compile(r"\s*[\*=\-~^\"#+]{3,}\s*")
+
+
+def clean_paragraphs(text: str, min_words: int = 8) -> list[str]:
+    """Split reST-like documentation into prose paragraphs, one line each.
+
+    Indented blocks (code samples, grammar rules), heading underlines and paragraphs that are mostly symbols
+    are dropped; wrapped lines are joined and whitespace collapsed.
+    """
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = block.split("\n")
+        if not lines or lines[0].startswith((" ", "\t")) or ">>>" in block:
+            continue
+        lines = [line for line in lines if not _HEADING.fullmatch(line)]
+        para = re.sub(r"\s+", " ", " ".join(line.strip() for line in lines)).strip()
+        if len(para.split()) < min_words:
+            continue
+        if sum(c.isalpha() or c == " " for c in para) / len(para) < 0.8:
+            continue
+        out.append(para)
+    return out
+
+
+def _docstrings(module_name: str) -> list[str]:
+    """Docstrings of a module, its public classes/functions and their public methods (defined there)."""
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # a module missing on this platform: skip it
+        return []
+    docs, seen = [], set()
+
+    def add(obj):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        try:
+            doc = inspect.getdoc(obj)
+        except Exception:
+            doc = None
+        if doc:
+            docs.append(doc)
+
+    add(module)
+    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+    for name in sorted(names):
+        obj = getattr(module, name, None)
+        if obj is None or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        add(obj)
+        if inspect.isclass(obj):
+            for attr in sorted(vars(obj)):
+                if not attr.startswith("_"):
+                    add(getattr(obj, attr, None))
+    return docs
+
+
+def offline_corpus_lines() -> list[str]:
+    """Real English prose shipped with CPython: the language reference topics and stdlib docstrings.
+
+    Deterministic for a given Python version (the text is part of the interpreter); duplicates removed.
+    """
+    import pydoc_data.topics
+
+    lines: list[str] = []
+    for key in sorted(pydoc_data.topics.topics):
+        lines += clean_paragraphs(pydoc_data.topics.topics[key])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in DOC_MODULES:
+            for doc in _docstrings(name):
+                lines += clean_paragraphs(doc)
+    return list(dict.fromkeys(lines))  # dedupe, keep order
+
+
+def _split_of(line: str) -> str:
+    """Assign a line to a split by a hash of its text: 90% train, 5% validation, 5% test."""
+    bucket = int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % 100
+    return "test" if bucket < 5 else "validation" if bucket < 10 else "train"
+
+
+def _offline_corpus_files() -> dict[str, str]:
+    version = f"{CORPUS_VERSION}-py{sys.version_info.major}.{sys.version_info.minor}"
+    folder = cache_dir("data", "mlm-corpus", version)
+    files = {s: folder / f"{s}.parquet" for s in ("train", "validation", "test")}
+    if not all(f.exists() for f in files.values()):
+        import pandas as pd
+
+        rows = {s: [] for s in files}
+        for line in offline_corpus_lines():
+            rows[_split_of(line)].append(line)
+        for split, path in files.items():
+            tmp = path.with_suffix(".tmp")
+            pd.DataFrame({"text": rows[split]}).to_parquet(tmp)
+            tmp.replace(path)
+    return {s: str(p) for s, p in files.items()}
+
+
+def load_corpus(source: str):
+    """The pretraining corpus as ``train``/``validation``/``test`` splits with a ``text`` column, empty lines removed.
+
+    ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: CPython's reference docs and docstrings.
+    """
+    from datasets import DatasetDict, load_dataset
+
+    with quiet_hf():
+        if source == "hub":
+            raw = load_dataset(*HUB_CORPUS)
+        elif source == "offline":
+            raw = load_dataset("parquet", data_files=_offline_corpus_files())
+        else:
+            raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+        raw = DatasetDict({s: raw[s] for s in ("train", "validation", "test")})
+        return raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
+                          desc="drop empty lines" if _show_progress() else None)
+
+
+def describe_corpus(corpus) -> list[dict]:
+    """Lines and words per split (for a small table)."""
+    return [{"split": s, "lines": len(corpus[s]), "words": sum(len(t.split()) for t in corpus[s]["text"])}
+            for s in corpus]
+
+
+# ------------------------------------------------------------------------------------------- 2. the tokenizer
+
+def base_tokenizer(source: str):
+    """BERT's uncased WordPiece tokenizer: the template whose special tokens and normaliser we reuse.
+
+    Offline: MiniLM-L6's tokenizer, which is BERT's uncased tokenizer (vocabulary 30,522, same special tokens).
+    """
+    from transformers import AutoTokenizer
+
+    from course_lib import hub
+
+    name = REFERENCE_HUB_ID if source == "hub" else str(hub.minilm_dir())
+    with quiet_hf():
+        return AutoTokenizer.from_pretrained(name)
+
+
+def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000, *, cache: bool = True):
+    """Learn a new WordPiece vocabulary of at most ``vocab_size`` from ``texts`` (a list or a ``Dataset`` column).
+
+    ``tokenizers``' trainer breaks ties between equally frequent pairs in hash-map order
+    (huggingface/tokenizers#1794), so two trainings on the same text can differ in a few dozen tokens. To make
+    runs repeat, the first vocabulary trained on a given text is cached (keyed by a hash of the text and the
+    settings) and later calls with ``cache=True`` load it; ``cache=False`` always trains afresh.
+    """
+    import tokenizers
+    from transformers import AutoTokenizer
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("cannot train a tokenizer on an empty corpus")
+    digest = hashlib.md5("\n".join(texts).encode("utf-8"))
+    digest.update(f"{vocab_size}|{source}|{tokenizers.__version__}".encode())
+    folder = cache_dir("tokenizers", f"wordpiece-{vocab_size}-{digest.hexdigest()[:12]}") if cache else None
+    if folder is not None and (folder / "tokenizer.json").exists():
+        with quiet_hf():
+            return AutoTokenizer.from_pretrained(folder)
+    template = base_tokenizer(source)
+
+    def batches():
+        for i in range(0, len(texts), batch_size):
+            yield texts[i:i + batch_size]
+
+    with quiet_hf():
+        tokenizer = template.train_new_from_iterator(batches(), vocab_size=vocab_size, length=len(texts),
+                                                      show_progress=_show_progress())
+    if folder is not None:
+        tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+# ------------------------------------------------------------------------------------ 3. tokenize and group
+
+def group_texts(ds, tokenizer, block_size: int, max_blocks: int | None = None):
+    """Tokenise each line (``[CLS] ... [SEP]``, truncated at the tokenizer's limit), concatenate, cut into blocks.
+
+    Returns a ``Dataset`` with ``input_ids``, ``attention_mask`` and ``special_tokens_mask``, every row exactly
+    ``block_size`` tokens long (the remainder shorter than a block is dropped), so no padding is ever needed.
+    """
+    if block_size < 8:
+        raise ValueError(f"block_size must be at least 8 tokens, got {block_size}")
+    limit = min(int(tokenizer.model_max_length), 100_000)
+
+    def tokenize(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=limit, return_special_tokens_mask=True,
+                         return_token_type_ids=False)
+
+    def group(batch):
+        out = {}
+        for key, lists in batch.items():
+            flat = [x for row in lists for x in row]
+            n = (len(flat) // block_size) * block_size
+            out[key] = [flat[i:i + block_size] for i in range(0, n, block_size)]
+        return out
+
+    progress = _show_progress()
+    with quiet_hf():
+        tokenized = ds.map(tokenize, batched=True, remove_columns=ds.column_names,
+                           desc="tokenize" if progress else None)
+        grouped = tokenized.map(group, batched=True, batch_size=1000, desc="group" if progress else None)
+    if max_blocks is not None and max_blocks < len(grouped):
+        grouped = grouped.select(range(max_blocks))
+    return grouped
+
+
+def padding_waste(ds, tokenizer, pad_to: int = 512) -> float:
+    """Fraction of positions that would be padding if every line were padded to ``pad_to`` tokens (the source)."""
+    with quiet_hf():
+        ids = tokenizer(list(ds["text"]), add_special_tokens=True)["input_ids"]
+    lengths = [min(len(x), pad_to) for x in ids]
+    return 1 - sum(lengths) / (pad_to * max(len(lengths), 1))
+
+
+# ---------------------------------------------------------------------------------------- 4. masking
+
+def _mlm_collator_class():
+    from transformers import DataCollatorForLanguageModeling, default_data_collator
+
+    class MLMCollator(DataCollatorForLanguageModeling):
+        """``DataCollatorForLanguageModeling``, except that rows already holding ``labels`` (the evaluation
+        blocks, masked once by :func:`premask`) are only stacked, so every evaluation sees the same masks."""
+
+        def torch_call(self, examples):
+            if isinstance(examples[0], dict) and "labels" in examples[0]:
+                return default_data_collator(
+                    [{k: v for k, v in e.items() if k != "special_tokens_mask"} for e in examples])
+            return super().torch_call(examples)
+
+    return MLMCollator
+
+
+def make_collator(tokenizer, mlm_probability: float = 0.15, seed: int | None = 0):
+    """The MLM collator: picks ``mlm_probability`` of the non-special tokens; 80% -> [MASK], 10% random, 10% kept."""
+    if not 0 < mlm_probability < 1:
+        raise ValueError(f"mlm_probability must be between 0 and 1, got {mlm_probability}")
+    return _mlm_collator_class()(tokenizer=tokenizer, mlm=True, mlm_probability=mlm_probability, seed=seed)
+
+
+def premask(blocks, tokenizer, mlm_probability: float = 0.15, seed: int = 0, batch_size: int = 256):
+    """Mask the evaluation blocks once (seeded): returns a ``Dataset`` with ``input_ids``, ``attention_mask``,
+    ``labels`` (``-100`` where nothing is predicted)."""
+    from datasets import Dataset
+
+    collator = make_collator(tokenizer, mlm_probability, seed=seed)
+    cols = {"input_ids": [], "attention_mask": [], "labels": []}
+    for start in range(0, len(blocks), batch_size):
+        rows = [blocks[i] for i in range(start, min(start + batch_size, len(blocks)))]
+        batch = collator(rows)
+        for key in cols:
+            cols[key] += batch[key].tolist()
+    return Dataset.from_dict(cols)
+
+
+def masking_table(tokenizer, original_ids, masked_ids, labels) -> list[dict]:
+    """One row per position that the collator chose: the original token and what the model sees instead."""
+    rows = []
+    for pos, (orig, seen, label) in enumerate(zip(original_ids, masked_ids, labels)):
+        if int(label) == -100:
+            continue
+        if int(seen) == tokenizer.mask_token_id:
+            action = "-> [MASK]"
+        elif int(seen) == int(orig):
+            action = "kept (still predicted)"
+        else:
+            action = f"-> random {tokenizer.convert_ids_to_tokens(int(seen))!r}"
+        rows.append({"position": pos, "token": tokenizer.convert_ids_to_tokens(int(orig)), "model sees": action})
+    return rows
+
+
+def masking_stats(blocks, tokenizer, mlm_probability: float = 0.15, seed: int = 0, n_blocks: int = 500) -> dict:
+    """Measured fractions over ``n_blocks`` blocks: chosen tokens, and among them [MASK] / random / kept."""
+    import torch
+
+    collator = make_collator(tokenizer, mlm_probability, seed=seed)
+    rows = [blocks[i] for i in range(min(n_blocks, len(blocks)))]
+    original = torch.tensor([r["input_ids"] for r in rows])
+    special = torch.tensor([r["special_tokens_mask"] for r in rows]).bool()
+    batch = collator(rows)
+    chosen = batch["labels"] != -100
+    seen = batch["input_ids"][chosen]
+    n = int(chosen.sum())
+    return {"candidate_tokens": int((~special).sum()), "chosen": n,
+            "chosen_fraction": n / max(int((~special).sum()), 1),
+            "mask_fraction": float((seen == tokenizer.mask_token_id).sum()) / max(n, 1),
+            "random_fraction": float(((seen != tokenizer.mask_token_id) & (seen != original[chosen])).sum())
+            / max(n, 1),
+            "kept_fraction": float((seen == original[chosen]).sum()) / max(n, 1)}
+
+
+# ---------------------------------------------------------------------------------------- 5. model and training
+
+def masked_only_model_class():
+    """``BertForMaskedLM`` whose training loss scores only the masked positions.
+
+    The stock ``forward`` projects *every* position onto the vocabulary (``(B, T, V)`` logits) and then ignores
+    the 85% of positions whose label is ``-100``; on a CPU that projection is most of the step. This subclass
+    gathers the chosen positions first (``(N, V)`` logits, ``N`` ~ 15% of ``B x T``), which gives the *same* loss
+    (tested in ``tests/test_mlm.py``) several times faster. Without labels it is the stock model, so
+    ``pipeline("fill-mask")`` and ``save_pretrained``/``from_pretrained`` work unchanged.
+    """
+    import torch.nn.functional as F
+    from transformers import BertForMaskedLM
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    class MaskedOnlyBertForMaskedLM(BertForMaskedLM):
+        def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+            if labels is None:
+                return super().forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            hidden = self.bert(input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)[0]  # (B, T, d)
+            chosen = labels != -100  # (B, T)
+            logits = self.cls(hidden[chosen])  # (N, V): only the N masked positions
+            loss = F.cross_entropy(logits, labels[chosen])
+            return MaskedLMOutput(loss=loss, logits=logits)
+
+    return MaskedOnlyBertForMaskedLM
+
+
+def build_model(cfg: MLMConfig, vocab_size: int, seed: int = 0, *, masked_only: bool = True):
+    """A freshly initialised BERT masked LM sized by ``cfg`` (seeded, so the start point repeats).
+
+    ``masked_only=True`` returns :func:`masked_only_model_class` (same weights and loss as ``BertForMaskedLM``).
+    """
+    import torch
+    from transformers import BertForMaskedLM
+
+    torch.manual_seed(seed)
+    cls = masked_only_model_class() if masked_only else BertForMaskedLM
+    model = cls(cfg.bert_config(vocab_size))
+    model.config.architectures = ["BertForMaskedLM"]  # what from_pretrained should build from a saved copy
+    return model
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+
+@dataclass
+class MLMResult:
+    """What a pretraining run measured."""
+
+    perplexity_before: float
+    perplexity_after: float
+    eval_loss_before: float
+    eval_loss_after: float
+    train_steps: list[int]
+    train_loss: list[float]
+    eval_epochs: list[float]
+    eval_loss: list[float]
+    train_seconds: float
+
+
+def make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg: MLMConfig, output_dir: str | Path, *,
+                 seed: int = 0, epochs: float | None = None):
+    """A ``transformers.Trainer`` for MLM pretraining: AdamW, linear decay with warmup, eval every epoch."""
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    epochs = cfg.epochs if epochs is None else epochs
+    steps_per_epoch = max(1, math.ceil(len(train_blocks) / cfg.batch_size))
+    args = TrainingArguments(
+        output_dir=str(output_dir), eval_strategy="epoch", save_strategy="no", report_to="none",
+        num_train_epochs=epochs, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size * 2, learning_rate=cfg.learning_rate, weight_decay=0.01,
+        warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * epochs), lr_scheduler_type="linear",
+        logging_steps=max(1, steps_per_epoch // 4), seed=seed, data_seed=seed, dataloader_num_workers=0,
+        disable_tqdm=not _show_progress(), remove_unused_columns=False, prediction_loss_only=True)
+    with quiet_hf():
+        trainer = Trainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
+                          data_collator=make_collator(tokenizer, cfg.mlm_probability, seed=seed),
+                          processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # no raw log dicts in the notebook
+    if not _show_progress():
+        trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def train_mlm(trainer) -> MLMResult:
+    """Evaluate, train, evaluate again; returns perplexities and the loss curves."""
+    with quiet_hf():
+        before = trainer.evaluate()["eval_loss"]
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        after = trainer.evaluate()["eval_loss"]
+    logs = trainer.state.log_history
+    train = [(r["step"], r["loss"]) for r in logs if "loss" in r]
+    evals = [(r["epoch"], r["eval_loss"]) for r in logs if "eval_loss" in r]
+    return MLMResult(perplexity_before=math.exp(before), perplexity_after=math.exp(after),
+                     eval_loss_before=before, eval_loss_after=after,
+                     train_steps=[s for s, _ in train], train_loss=[v for _, v in train],
+                     eval_epochs=[e for e, _ in evals[:-1]], eval_loss=[v for _, v in evals[:-1]],
+                     train_seconds=seconds)
+
+
+def plot_loss(result: MLMResult, title: str = "MLM pretraining"):
+    """Training loss per logging step and evaluation loss per epoch, with the perplexity on a second axis."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    steps_per_epoch = (result.train_steps[-1] / result.eval_epochs[-1]) if result.eval_epochs else 1
+    ax.plot(result.train_steps, result.train_loss, label="training loss (masked tokens)")
+    ax.plot([0] + [e * steps_per_epoch for e in result.eval_epochs],
+            [result.eval_loss_before] + result.eval_loss, marker="o", label="evaluation loss (fixed masks)")
+    ax.set(xlabel="optimizer step", ylabel="cross-entropy (nats)", title=title)
+    right = ax.secondary_yaxis("right", functions=(lambda x: x, lambda x: x))
+    ticks = [t for t in ax.get_yticks() if t > 0]
+    right.set_yticks(ticks)
+    right.set_yticklabels([f"{math.exp(t):,.0f}" for t in ticks])
+    right.set_ylabel("perplexity exp(loss)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- 6. fill-mask
+
+def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[dict]:
+    """Top-k tokens for the single ``[MASK]`` in ``text`` (via ``pipeline("fill-mask")``).
+
+    Errors: empty text, no ``[MASK]`` or more than one. A text longer than the model's context is cut to a
+    window around the mask, with a ``UserWarning``.
+    """
+    from transformers import pipeline
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("fill_mask needs a non-empty text containing one [MASK]")
+    mask = tokenizer.mask_token
+    if text.count(mask) != 1:
+        raise ValueError(f"fill_mask needs exactly one {mask} in the text, found {text.count(mask)}: {text!r}")
+    text = fit_mask_window(tokenizer, text, model.config.max_position_embeddings)
+    with quiet_hf():
+        fill = pipeline("fill-mask", model=model, tokenizer=tokenizer, device=model.device)
+        return fill(text, top_k=top_k)
+
+
+def fit_mask_window(tokenizer, text: str, max_tokens: int) -> str:
+    """``text`` unchanged if it fits ``max_tokens`` (with [CLS]/[SEP]); else a window of words around the mask."""
+    n = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+    if n <= max_tokens:
+        return text
+    words = text.split()
+    at = next(i for i, w in enumerate(words) if tokenizer.mask_token in w)
+    lo, hi = at, at + 1
+    while True:  # grow the window symmetrically while it fits
+        grown = False
+        for nlo, nhi in ((lo - 1, hi), (lo, hi + 1)):
+            if nlo >= 0 and nhi <= len(words):
+                cand = " ".join(words[nlo:nhi])
+                if len(tokenizer(cand)["input_ids"]) <= max_tokens:
+                    lo, hi, grown = nlo, nhi, True
+        if not grown:
+            break
+    warnings.warn(f"text has {n} tokens, more than the model's {max_tokens}: kept the {hi - lo} words around "
+                  f"the mask", UserWarning, stacklevel=3)
+    return " ".join(words[lo:hi])
+
+
+def format_predictions(preds: list[dict]) -> str:
+    return ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds)
+
+
+# ---------------------------------------------------------------------------------------- the reference model
+
+REFERENCE_LABEL = ("STAND-IN for bert-base-uncased: the chapter's BERT architecture and vocabulary, trained "
+                   "{x:g}x longer on the offline CPython text (not real BERT weights)")
+
+
+def reference_model_dir(source: str, seed: int = 0, profile: Profile | str = "fast") -> str:
+    """The "stronger" masked LM for fill-mask: ``bert-base-uncased`` on the hub, else the cached offline stand-in.
+
+    The stand-in is built on first use (the same corpus, tokenizer settings and architecture as the chapter's
+    ``fast`` model, trained ``reference_epochs`` epochs instead of ``epochs``), then loaded from
+    ``<course cache>/models/mlm-reference-...``; the folder holds a ``STAND_IN.md`` saying what it is.
+    """
+    if source == "hub":
+        return REFERENCE_HUB_ID
+    if source != "offline":
+        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    profile = profile if isinstance(profile, Profile) else Profile(profile)
+    cfg = config_for(profile)
+    key = hashlib.md5(json.dumps([asdict(cfg), seed, CORPUS_VERSION, sys.version_info[:2]]).encode()).hexdigest()
+    out = cache_dir("models", f"mlm-reference-{profile.name}-seed{seed}-{key[:8]}")
+    if (out / "COMPLETE").exists():
+        return str(out)
+    build_reference(out, cfg, seed)
+    return str(out)
+
+
+def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
+    """Train and save the offline stand-in reference model (deterministic for a given seed and machine)."""
+    import tempfile
+
+    from course_lib.config import seed_everything
+
+    start = time.perf_counter()
+    print(f"Building the offline stand-in for bert-base-uncased once ({cfg.reference_epochs:g} epochs), "
+          f"cached in {out} ...", flush=True)
+    seed_everything(seed)
+    corpus = load_corpus("offline")
+    tokenizer = train_tokenizer(corpus["train"]["text"], cfg.vocab_size, "offline")
+    train_blocks = group_texts(corpus["train"], tokenizer, cfg.block_size, cfg.max_train_blocks)
+    eval_blocks = premask(group_texts(corpus["validation"], tokenizer, cfg.block_size, cfg.max_eval_blocks),
+                          tokenizer, cfg.mlm_probability, seed)
+    model = build_model(cfg, len(tokenizer), seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg, tmp, seed=seed,
+                               epochs=cfg.reference_epochs)
+        result = train_mlm(trainer)
+    meta = {"stands_in_for": REFERENCE_HUB_ID, "real_weights": False,
+            "label": REFERENCE_LABEL.format(x=cfg.reference_epochs / cfg.epochs),
+            "epochs": cfg.reference_epochs, "seed": seed, "config": asdict(cfg),
+            "validation_perplexity": result.perplexity_after, "build_seconds": time.perf_counter() - start}
+    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp_out, safe_serialization=True)
+    tokenizer.save_pretrained(tmp_out)
+    (tmp_out / "STAND_IN.md").write_text(f"# {meta['label']}\n\n```json\n{json.dumps(meta, indent=2)}\n```\n")
+    (tmp_out / "stand_in.json").write_text(json.dumps(meta, indent=2))
+    for f in tmp_out.iterdir():
+        f.replace(out / f.name)
+    tmp_out.rmdir()
+    (out / "COMPLETE").write_text("ok")
+    print(f"... done in {meta['build_seconds']:.0f} s", flush=True)
+    return meta
+
+
+def load_reference(source: str, seed: int = 0) -> tuple[Any, Any, str]:
+    """(model, tokenizer, label) of the reference masked LM; the label says plainly what it is."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from course_lib import hub
+
+    name = reference_model_dir(source, seed)
+    if source == "hub":
+        label = hub.describe(REFERENCE_HUB_ID, "hub")
+    else:
+        label = json.loads((Path(name) / "stand_in.json").read_text())["label"]
+    with quiet_hf():
+        model = AutoModelForMaskedLM.from_pretrained(name).eval()
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    return model, tokenizer, label
