@@ -1,0 +1,89 @@
+"""Checkers for the exercises of chapter 6 (supervised fine-tuning).
+
+Each checker takes the learner's function, runs it on fixed cases and prints one verdict line through
+:func:`course_lib.grading.run_check`. The reference answers are the package's own functions.
+"""
+
+from __future__ import annotations
+
+from course_lib.grading import run_check
+
+
+def check_linear_decay(lr_factor) -> bool:
+    """Exercise 6.1: ``lr_factor(step, total_steps)`` is the multiplier of a linear-decay ``LambdaLR``."""
+
+    def check():
+        import torch
+
+        cases = [(0, 10, 1.0), (5, 10, 0.5), (10, 10, 0.0), (12, 10, 0.0), (1, 4, 0.75)]
+        for step, total, want in cases:
+            got = float(lr_factor(step, total))
+            if abs(got - want) > 1e-9:
+                return False, f"lr_factor({step}, {total}) should be {want}, got {got}"
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, 4))
+        lrs = []
+        for _ in range(4):
+            lrs.append(round(opt.param_groups[0]["lr"], 6))
+            opt.step()
+            sched.step()
+        if lrs != [0.1, 0.075, 0.05, 0.025]:
+            return False, f"inside LambdaLR the learning rates should be [0.1, 0.075, 0.05, 0.025], got {lrs}"
+        return True, ""
+
+    return run_check("6.1", check)
+
+
+def check_majority_accuracy(majority_accuracy) -> bool:
+    """Exercise 6.2: the test accuracy of always predicting the most frequent *training* label."""
+
+    def check():
+        from course_lib.finetune import majority_baseline
+
+        cases = [([0, 1, 1, 2], [1, 1, 0, 2]), ([4, 4, 3], [0, 1, 2, 3, 4]), ([2, 2, 2], [2, 2, 0])]
+        for train, test in cases:
+            want = majority_baseline(train, test)[1]
+            got = float(majority_accuracy(train, test))
+            if abs(got - want) > 1e-9:
+                return False, f"majority_accuracy({train}, {test}) should be {want:.3f}, got {got:.3f}"
+        got = float(majority_accuracy([3, 3, 0], [0, 0, 0, 3]))
+        if abs(got - 0.25) > 1e-9:
+            return False, "the majority label must come from the training labels, not from the test labels"
+        return True, ""
+
+    return run_check("6.2", check)
+
+
+def check_mask_prompt(mask_prompt) -> bool:
+    """Exercise 6.3: labels for completion-only loss: ``-100`` on the prompt positions, the token id elsewhere."""
+
+    def check():
+        cases = [([5, 6, 7, 8, 9], 2, [-100, -100, 7, 8, 9]), ([1, 2, 3], 0, [1, 2, 3]),
+                 ([4, 4, 4], 3, [-100, -100, -100]), ([11, 12, 13, 14], 1, [-100, 12, 13, 14])]
+        for ids, prompt_length, want in cases:
+            original = list(ids)
+            got = [int(x) for x in mask_prompt(ids, prompt_length)]
+            if ids != original:
+                return False, "do not modify input_ids in place: return a new list of labels"
+            if got != want:
+                return False, f"mask_prompt({original}, {prompt_length}) should be {want}, got {got}"
+        return True, ""
+
+    return run_check("6.3", check)
+
+
+def check_token_f1(token_f1) -> bool:
+    """Exercise 6.4: SQuAD-style token F1 between a generated answer and the reference."""
+
+    def check():
+        from course_lib.sft import token_f1 as reference
+
+        cases = [("Return the sum.", "Return the sum."), ("return a list", "Return a list of lines."),
+                 ("nothing shared", "Serialize obj"), ("", "Serialize obj"), ("the the cat", "the cat sat")]
+        for pred, ref in cases:
+            want, got = reference(pred, ref), float(token_f1(pred, ref))
+            if abs(got - want) > 1e-6:
+                return False, f"token_f1({pred!r}, {ref!r}) should be {want:.3f}, got {got:.3f}"
+        return True, ""
+
+    return run_check("6.4", check)

@@ -1,0 +1,119 @@
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from course_lib.config import Profile
+from course_lib.finetune import (FinetuneConfig, config_for, confusion_matrix, evaluate_accuracy, linear_decay,
+                                 load_finetuned, majority_baseline, make_dataloaders, plot_confusion_matrix,
+                                 plot_losses, resolve_precision, save_finetuned, token_table, tokenize_ratings,
+                                 train_native)
+from course_lib.hub import minilm_dir
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy machine makes two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(minilm_dir())  # the real offline WordPiece tokenizer (no weights loaded)
+
+
+def toy_ratings(n=60):
+    words = ["awful", "bad", "okay", "good", "great"]
+    rows = [{"text": f"the food was {words[i % 5]} and the staff {'were ' * (i % 3)}here", "label": i % 5}
+            for i in range(n)]
+    return DatasetDict({"train": Dataset.from_list(rows), "test": Dataset.from_list(rows[:20])})
+
+
+def tiny_model(vocab_size, num_labels=5):
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64, num_labels=num_labels)
+    return BertForSequenceClassification(cfg)
+
+
+def test_config_profiles():
+    fast, full = config_for(Profile("fast")), config_for(Profile("full"))
+    assert isinstance(fast, FinetuneConfig) and fast.sizes.train == 1000 and fast.max_length <= 128
+    assert full.sizes.train > fast.sizes.train and full.mixed_precision == "bf16"
+    assert resolve_precision("no") == "no"
+    if not torch.cuda.is_available():
+        assert resolve_precision("bf16") == "no"  # a CPU run stays in float32
+
+
+def test_tokenize_truncates_renames_and_drops_text(tokenizer):
+    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=6)
+    assert "text" not in tok["train"].column_names and "labels" in tok["train"].column_names
+    assert max(len(x) for x in tok["train"]["input_ids"]) == 6
+    rows = token_table(tokenizer, tok["train"][0])
+    assert rows[0]["token"] == "[CLS]" and rows[-1]["token"] == "[SEP]"
+    assert {r["attention_mask"] for r in rows} == {1} and len(token_table(tokenizer, tok["train"][0], 2)) == 2
+    with pytest.raises(ValueError, match="max_length"):
+        tokenize_ratings(toy_ratings(), tokenizer, max_length=1)
+
+
+def test_loaders_pad_each_batch_to_its_longest(tokenizer):
+    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=32)
+    loaders = make_dataloaders(tok, tokenizer, batch_size=4, seed=0)
+    batch = next(iter(loaders["test"]))
+    assert batch["input_ids"].shape == batch["attention_mask"].shape and batch["labels"].shape == (4,)
+    lengths = [len(x) for x in tok["test"]["input_ids"][:4]]
+    assert batch["input_ids"].shape[1] == max(lengths)
+    first = [next(iter(make_dataloaders(tok, tokenizer, 4, seed=s)["train"]))["labels"].tolist() for s in (0, 0)]
+    assert first[0] == first[1]  # the shuffled order repeats with the same seed
+
+
+def test_linear_decay_goes_from_one_to_zero():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = linear_decay(opt, total_steps=4)
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([2.0, 1.5, 1.0, 0.5, 0.0])
+    with pytest.raises(ValueError):
+        linear_decay(opt, 0)
+
+
+def test_native_loop_learns_and_save_load_roundtrip(tokenizer, tmp_path):
+    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=16)
+    loaders = make_dataloaders(tok, tokenizer, batch_size=10, seed=0)
+    model = tiny_model(tokenizer.vocab_size)
+    before = evaluate_accuracy(model, loaders["test"])
+    history = train_native(model, loaders["train"], epochs=8, lr=1e-2, valid_loader=loaders["test"])
+    after = evaluate_accuracy(model, loaders["test"])
+    assert len(history.epoch_loss) == 8 and len(history.step_loss) == 8 * 6 and len(history.val_accuracy) == 8
+    assert history.epoch_loss[-1] < history.epoch_loss[0]
+    assert after["accuracy"] > before["accuracy"]
+    assert len(after["predictions"]) == len(after["labels"]) == 20
+    plot_losses(history, steps_per_epoch=6)
+    path = save_finetuned(model, tokenizer, tmp_path / "model")
+    assert (path / "model.safetensors").exists()
+    reloaded, _ = load_finetuned(path)
+    assert evaluate_accuracy(reloaded, loaders["test"])["predictions"] == after["predictions"]
+
+
+def test_evaluate_refuses_an_empty_loader(tokenizer):
+    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=16)
+    empty = make_dataloaders(DatasetDict({"test": tok["test"].select([])}), tokenizer, 4)["test"]
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_accuracy(tiny_model(tokenizer.vocab_size), empty)
+
+
+def test_majority_baseline_and_confusion_matrix():
+    assert majority_baseline([1, 1, 2, 0], [1, 0, 1, 1]) == (1, 0.75)
+    assert majority_baseline([2, 0], [0, 2, 2])[0] == 0  # a tie goes to the smallest label
+    with pytest.raises(ValueError):
+        majority_baseline([], [1])
+    m = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    assert m.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]] and int(m.sum()) == 4
+    fig = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"])
+    assert fig.axes[0].get_xlabel() == "predicted"

@@ -1,0 +1,200 @@
+import io
+from contextlib import redirect_stdout
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+from course_lib import sft
+from course_lib.config import Profile
+from course_lib.data import Sizes
+from course_lib.exercises import ch06
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy machine makes two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+# --- the dialogue format ----------------------------------------------------------------------------------------
+
+
+def test_split_dialogue_single_and_multi_turn():
+    assert sft.split_dialogue("### Human: Hi?### Assistant: Hello.") == {
+        "prompt": "### Human: Hi?### Assistant:", "completion": " Hello."}
+    multi = "### Human: A?### Assistant: First answer.### Human: B?### Assistant: Second."
+    assert sft.split_dialogue(multi) == {"prompt": "### Human: A?### Assistant:", "completion": " First answer."}
+    text = sft.format_dialogue("What does json.dumps do?", "Serialize obj.")
+    out = sft.split_dialogue(text)
+    assert out["prompt"] + out["completion"] == text
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("### Human: no answer marker here", "no '### Assistant:' marker"),
+    ("### Human: Q?### Assistant:   ", "no answer"),
+    ("### Assistant: an answer without a question", "no question"),
+])
+def test_split_dialogue_errors_name_the_format(bad, match):
+    with pytest.raises(ValueError, match=match) as err:
+        sft.split_dialogue(bad)
+    assert "### Human: <question>### Assistant: <answer>" in str(err.value)
+    with pytest.raises(TypeError):
+        sft.split_dialogue(None)
+
+
+def test_to_prompt_completion_and_empty_dataset():
+    ds = Dataset.from_dict({"text": [sft.format_dialogue("Q1?", "A1."), sft.format_dialogue("Q2?", "A2.")]})
+    pc = sft.to_prompt_completion(DatasetDict({"train": ds}))
+    assert pc["train"].column_names == ["prompt", "completion"] and pc["train"][1]["completion"] == " A2."
+    with pytest.raises(ValueError, match="empty"):
+        sft.to_prompt_completion(ds.select([]))
+    with pytest.raises(ValueError, match="'text' column"):
+        sft.to_prompt_completion(Dataset.from_dict({"dialogue": ["x"]}))
+
+
+# --- the offline question-answer set ----------------------------------------------------------------------------
+
+
+def test_docs_qa_pairs_are_real_clean_and_deterministic():
+    pairs = sft.docs_qa_pairs()
+    assert pairs == sft.docs_qa_pairs() and len(pairs) > 300
+    qa = dict(pairs)
+    assert qa["What does json.dumps do?"].startswith("Serialize obj to a JSON formatted str")
+    assert any(q.startswith("What does the Python language reference say about") for q, _ in pairs)
+    for q, a in pairs:
+        assert q.endswith("?") and a[0].isupper() and a.endswith(".") and 25 <= len(a) <= 220
+        assert "``" not in a and ">>>" not in a
+    assert len({a for _, a in pairs}) == len(pairs)
+
+
+def test_load_dialogues_offline_reads_the_guanaco_format(tmp_cache):
+    ds = sft.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
+    assert [len(ds[s]) for s in ("train", "validation", "test")] == [50, 5, 10]
+    assert ds["train"].column_names == ["text"] and ds["train"][0]["text"].startswith(sft.HUMAN)
+    again = sft.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
+    assert list(again["test"]["text"]) == list(ds["test"]["text"])
+    assert not set(ds["test"]["text"]) & set(sft.load_dialogues("offline", seed=0)["train"]["text"])
+    with pytest.raises(ValueError, match="Unknown source"):
+        sft.load_dialogues("local")
+
+
+def test_settings_profiles():
+    fast, full = sft.sft_settings_for(Profile("fast")), sft.sft_settings_for(Profile("full"))
+    assert fast.use_lora and fast.max_length <= 128 and 0 < fast.max_steps <= 60
+    assert not full.use_lora and full.max_length >= 512 and full.mixed_precision == "bf16"
+
+
+# --- a tiny causal LM end to end ------------------------------------------------------------------------------
+
+
+def tiny_tokenizer(texts):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for t in texts for w in pre_tokenizers.Whitespace().pre_tokenize_str(t) for w in [w[0]]})
+    vocab = {"<unk>": 0, "<pad>": 1, "</s>": 2, **{w: i + 3 for i, w in enumerate(words)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
+
+
+def tiny_data(n=24):
+    qa = [(f"What does f{i} do?", f"Return {i} plus one.") for i in range(n)]
+    return Dataset.from_list([sft.split_dialogue(sft.format_dialogue(q, a)) for q, a in qa])
+
+
+def test_fit_to_max_length_drops_cuts_and_refuses():
+    data = tiny_data(4)
+    tok = tiny_tokenizer([p + c for p, c in zip(data["prompt"], data["completion"])])
+    n_prompt = len(tok(data[0]["prompt"])["input_ids"])
+    assert len(sft.fit_to_max_length(data, tok, 64)) == 4
+    with pytest.warns(UserWarning, match="longer than max_length"):
+        assert len(sft.fit_to_max_length(data, tok, n_prompt + 4)) == 4
+    long = Dataset.from_list([{"prompt": "### Human: " + "very " * 40 + "long?### Assistant:",
+                               "completion": " Yes."}, data[0]])
+    with pytest.warns(UserWarning, match="1 of 2 examples dropped"):
+        assert len(sft.fit_to_max_length(long, tok, 24)) == 1
+    with pytest.raises(ValueError, match="max_length=3 is smaller than every prompt"):
+        sft.fit_to_max_length(data, tok, 3)
+    with pytest.raises(ValueError, match="empty"):
+        sft.fit_to_max_length(data.select([]), tok, 64)
+
+
+def test_completion_only_trainer_masks_the_prompt_and_trains(tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    data = tiny_data()
+    tok = tiny_tokenizer([p + c for p, c in zip(data["prompt"], data["completion"])])
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=64, pad_token_id=tok.pad_token_id,
+                                         eos_token_id=tok.eos_token_id))
+    cfg = sft.SFTSettings(sizes=Sizes(), max_length=32, batch_size=8, max_steps=6, num_train_epochs=1, lr=5e-3,
+                          use_lora=True, lora_r=4, lora_alpha=8)
+    model = sft.add_lora(model, cfg)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 0 < trainable < sum(p.numel() for p in model.parameters()) / 2
+    trainer = sft.make_sft_trainer(model, tok, data, cfg, eval_dataset=data, output_dir=tmp_path, seed=0)
+    example = trainer.train_dataset[0]
+    n_prompt = len(tok(data[0]["prompt"])["input_ids"])
+    assert example["labels"][:n_prompt] == [-100] * n_prompt
+    assert example["labels"][n_prompt:] == example["input_ids"][n_prompt:]
+    assert example["input_ids"][-1] == tok.eos_token_id  # trl ends every completion with EOS
+    rows = sft.masked_label_rows(example, tok)
+    assert rows[0]["label"] == "-100 (masked)" and rows[-1]["label"] == str(tok.eos_token_id)
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    assert trainer.evaluate()["eval_loss"] < before
+    answers = sft.generate_answers(model, tok, list(data["prompt"][:3]), max_new_tokens=4, batch_size=2)
+    assert len(answers) == 3 and all(isinstance(a, str) and "###" not in a for a in answers)
+    assert tok.padding_side == "right"  # restored after generation
+
+
+# --- the metric and the exercise checkers -----------------------------------------------------------------------
+
+
+def test_token_f1():
+    assert sft.token_f1("Return the sum.", "return the SUM") == 1.0
+    assert sft.token_f1("nothing", "Serialize obj") == 0.0 and sft.token_f1("", "x") == 0.0
+    assert sft.token_f1("the cat", "the cat sat down") == pytest.approx(2 * 1 * 0.5 / 1.5)
+    assert sft.mean_token_f1(["a b", "c"], ["a b", "d"]) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        sft.mean_token_f1(["a"], [])
+
+
+def _verdict(check, fn):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        check(fn)
+    return buf.getvalue().strip()
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+def test_ch06_checkers_pass_on_solutions_and_fail_on_stubs():
+    from collections import Counter
+
+    from course_lib.finetune import majority_baseline
+
+    solutions = {
+        ch06.check_linear_decay: lambda step, total: max(0.0, 1 - step / total),
+        ch06.check_majority_accuracy: lambda train, test: majority_baseline(train, test)[1],
+        ch06.check_mask_prompt: lambda ids, n: [-100] * n + list(ids[n:]),
+        ch06.check_token_f1: sft.token_f1,
+    }
+    wrong = {
+        ch06.check_linear_decay: lambda step, total: 1 - step / total,  # goes negative
+        ch06.check_majority_accuracy: lambda train, test: Counter(test).most_common(1)[0][1] / len(test),
+        ch06.check_mask_prompt: lambda ids, n: [0] * n + list(ids[n:]),
+        ch06.check_token_f1: lambda p, r: float(p.lower() == r.lower()),
+    }
+    for check, solution in solutions.items():
+        assert _verdict(check, solution).endswith(": PASS")
+        assert "NOT YET" in _verdict(check, _stub) and "NotImplementedError" in _verdict(check, _stub)
+        assert "NOT YET" in _verdict(check, wrong[check])
