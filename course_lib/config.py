@@ -176,7 +176,9 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
     if not isinstance(SEED, int) or isinstance(SEED, bool):
         raise ValueError(f"SEED must be an integer, got {SEED!r}")
     seed_everything(SEED)
-    results_dir = Path(RESULTS_DIR) if RESULTS_DIR else REPO_ROOT / "results"
+    # RESULTS_DIR, else $COURSE_LIB_RESULTS_DIR (scripts/execute_chapter.py sets it to book/_results, the committed
+    # results of the run the book shows), else results/ at the repository root (your own runs)
+    results_dir = Path(RESULTS_DIR or os.environ.get("COURSE_LIB_RESULTS_DIR") or REPO_ROOT / "results")
     run = Run(chapter=chapter, profile=profile, source=source, seed=SEED, results_dir=results_dir,
               device=default_device(), reason=reason)
     if not quiet:
