@@ -57,20 +57,20 @@ LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "
 @contextlib.contextmanager
 def quiet_hf():
     """Silence transformers' info/warning chatter (it goes to stderr, which nbval compares)."""
-    import transformers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # also covers import-time warnings (tqdm's IProgress notice)
+        import transformers
 
-    old, bars = transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled()
-    transformers.logging.set_verbosity_error()
-    if os.environ.get("COURSE_LIB_PROGRESS", "1") == "0":
-        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        old, bars = transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled()
+        transformers.logging.set_verbosity_error()
+        if os.environ.get("COURSE_LIB_PROGRESS", "1") == "0":
+            transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
+        try:
             yield
-    finally:
-        transformers.logging.set_verbosity(old)
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
+        finally:
+            transformers.logging.set_verbosity(old)
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -343,7 +343,8 @@ def sentiment_model(source: str, profile: Profile, seed: int = 0):
     from course_lib.data import Sizes, load_text_classification
 
     cfg = sentiment_config(profile)
-    data = load_text_classification("imdb", "offline", Sizes(cfg.n_train, cfg.n_validation, cfg.n_test), seed)
+    with quiet_hf():
+        data = load_text_classification("imdb", "offline", Sizes(cfg.n_train, cfg.n_validation, cfg.n_test), seed)
     result = train_sentiment_head(choice.name_or_path, data, cfg, seed)
     return result.model, result.tokenizer, choice.description, result
 

@@ -101,28 +101,28 @@ def config_for(profile: Profile) -> MLMConfig:
 @contextlib.contextmanager
 def quiet_hf():
     """Silence transformers/datasets info and warning chatter (it goes to stderr, which nbval compares)."""
-    import datasets
-    import transformers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # also covers import-time warnings (tqdm's IProgress notice)
+        import datasets
+        import transformers
 
-    old_t, old_d = transformers.logging.get_verbosity(), datasets.logging.get_verbosity()
-    bars = datasets.utils.logging.is_progress_bar_enabled()
-    t_bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.logging.set_verbosity_error()
-    datasets.logging.set_verbosity_error()
-    if not _show_progress():
-        datasets.utils.logging.disable_progress_bar()
-        transformers.utils.logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        old_t, old_d = transformers.logging.get_verbosity(), datasets.logging.get_verbosity()
+        bars = datasets.utils.logging.is_progress_bar_enabled()
+        t_bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.logging.set_verbosity_error()
+        datasets.logging.set_verbosity_error()
+        if not _show_progress():
+            datasets.utils.logging.disable_progress_bar()
+            transformers.utils.logging.disable_progress_bar()
+        try:
             yield
-    finally:
-        transformers.logging.set_verbosity(old_t)
-        datasets.logging.set_verbosity(old_d)
-        if bars:
-            datasets.utils.logging.enable_progress_bar()
-        if t_bars:
-            transformers.utils.logging.enable_progress_bar()
+        finally:
+            transformers.logging.set_verbosity(old_t)
+            datasets.logging.set_verbosity(old_d)
+            if bars:
+                datasets.utils.logging.enable_progress_bar()
+            if t_bars:
+                transformers.utils.logging.enable_progress_bar()
 
 
 def _show_progress() -> bool:
@@ -651,8 +651,9 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
             "validation_perplexity": result.perplexity_after, "build_seconds": time.perf_counter() - start}
     tmp_out = out.with_name(out.name + ".tmp")
     tmp_out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp_out, safe_serialization=True)
-    tokenizer.save_pretrained(tmp_out)
+    with quiet_hf():
+        model.save_pretrained(tmp_out, safe_serialization=True)
+        tokenizer.save_pretrained(tmp_out)
     (tmp_out / "STAND_IN.md").write_text(f"# {meta['label']}\n\n```json\n{json.dumps(meta, indent=2)}\n```\n")
     (tmp_out / "stand_in.json").write_text(json.dumps(meta, indent=2))
     for f in tmp_out.iterdir():
