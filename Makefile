@@ -31,11 +31,12 @@ book: setup
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 ## Run every test: unit tests, notebook sync/error checks, grading, nbval over every chapter, the rendered book.
+## The book is built first (it also checks the notebooks), so tests/test_book_browser.py opens fresh HTML.
 test: setup
-	$(PY) scripts/check_notebooks.py
+	$(MAKE) book
+	bash scripts/install_chromium.sh
 	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest tests book/*.ipynb --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -p no:cacheprovider
-	$(MAKE) book
 
 unit: setup
 	$(VENV)/bin/pytest tests -q -m "not slow"
@@ -44,11 +45,12 @@ unit: setup
 chapter: setup
 	mkdir -p _build/runs
 	$(VENV)/bin/papermill book/$(NB).ipynb _build/runs/$(NB)-$(PROFILE)-$(SOURCE).ipynb \
-		-p PROFILE $(PROFILE) -p SOURCE $(SOURCE) -p SEED $(SEED) --cwd book
+		-p PROFILE $(PROFILE) -p SOURCE $(SOURCE) -p SEED $(SEED) -p RESULTS_DIR $(CURDIR)/results --cwd book
 
 ## Re-execute chapters in place (fast, offline) after editing their .md: make execute [NB=...]
 execute: setup
 	$(PY) scripts/execute_chapter.py $(if $(filter command line,$(origin NB)),book/$(NB).md,)
+	$(PY) benchmarks/runtimes.py
 
 ## Learner notebooks (solutions stubbed) in learner/, and grading one of them.
 learner: setup
@@ -60,7 +62,7 @@ grade: setup
 
 ## Benchmarks: ratios measured side by side in one run.
 bench: setup
-	$(PY) scripts/bench_all.py
+	$(PY) benchmarks/bench_all.py
 
 clean:
 	rm -rf _build learner results

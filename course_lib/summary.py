@@ -1,0 +1,269 @@
+"""The summary chapter: every chapter's results files, read (never typed in), checked, tabulated and plotted.
+
+Where the numbers come from
+    Each chapter run writes ``<RESULTS_DIR>/<chapter>.json`` (schema in :mod:`course_lib.results`). The notebooks
+    committed in the repository are executed by ``scripts/execute_chapter.py``, which points the chapters at
+    ``book/_results/``; that folder is committed with them, so the summary shows exactly the run whose outputs the
+    book shows, and nbval can re-execute the summary without re-running (or racing) the other chapters. Your own
+    runs (``make chapter ...``) write ``results/`` at the repository root; pass that folder as ``RESULTS_DIR``.
+
+What is checked
+    Every chapter's file must exist (:class:`FileNotFoundError` naming all missing chapters and the command that
+    writes them) and all must come from the same ``profile`` and ``source`` (:class:`ResultsMismatchError`): a fast
+    offline accuracy next to a full hub one would compare nothing.
+
+The source's published numbers
+    :data:`SOURCE_REFERENCE` quotes the accuracies the source notebooks *reported* on the full IMDB data. They are
+    shown beside ours, labelled as the full-data reference, never as our result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from course_lib.config import REPO_ROOT
+from course_lib.results import read_results, validate
+
+CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04_adapters", "05_lora",
+            "06_supervised_finetuning")
+COMMITTED_RESULTS_DIR = REPO_ROOT / "book" / "_results"
+
+TRANSFORMER = "Transformer encoder (ch. 1, 4)"
+EMBEDDING_BAG = "embedding-bag MLP (ch. 5)"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way of adapting a model to the sentiment task, and where its result is recorded."""
+
+    name: str  # the run name in the results file
+    chapter: str
+    label: str
+    model: str
+
+
+STRATEGIES = (
+    Strategy("scratch", "01_transfer_learning", "trained from scratch", TRANSFORMER),
+    Strategy("full_finetune", "01_transfer_learning", "full fine-tuning", TRANSFORMER),
+    Strategy("linear_probe", "01_transfer_learning", "linear probing", TRANSFORMER),
+    Strategy("partial_unfreeze", "01_transfer_learning", "partial unfreezing", TRANSFORMER),
+    Strategy("adapters", "04_adapters", "adapters", TRANSFORMER),
+    Strategy("lora", "05_lora", "LoRA", EMBEDDING_BAG),
+    Strategy("lora_baseline_scratch", "05_lora", "LoRA's baseline (scratch)", EMBEDDING_BAG),
+)
+SENTIMENT_TASK = "sentiment"
+
+# Test accuracies the source notebooks reported on the full IMDB data (GloVe 6B, many epochs, a GPU). Quoted from
+# the source's text, for comparison only: not our measurement. It reported no number for partial unfreezing.
+SOURCE_REFERENCE: dict[str, float] = {
+    "scratch": 0.83,
+    "full_finetune": 0.86,
+    "linear_probe": 0.64,
+    "adapters": 0.856,
+    "lora": 0.692,
+    "lora_baseline_scratch": 0.662,
+}
+REFERENCE_LABEL = "source notebooks, full IMDB (reference, not our run)"
+
+
+class ResultsMismatchError(ValueError):
+    """The chapters' results files come from different profiles or sources (or not the one asked for)."""
+
+
+def default_results_dir(results_dir: str | Path | None = None) -> Path:
+    """``results_dir`` if given, else ``book/_results`` (the committed results of the run the book shows)."""
+    return Path(results_dir) if results_dir else COMMITTED_RESULTS_DIR
+
+
+def load_all(results_dir: str | Path | None = None, chapters: tuple[str, ...] = CHAPTERS, *,
+             profile: str | None = None, source: str | None = None) -> dict[str, dict[str, Any]]:
+    """Read every chapter's results file and check that they belong together.
+
+    ``profile``/``source`` (``None`` or ``"auto"``: any) are what the caller expects; all files must agree with
+    each other and with them. Returns ``{chapter: payload}`` in chapter order.
+    """
+    results_dir = default_results_dir(results_dir)
+    missing = [c for c in chapters if not (results_dir / f"{c}.json").exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"No results for chapter(s) {', '.join(missing)} in {results_dir.resolve()}: run "
+            + ", ".join(f"book/{c}.ipynb" for c in missing)
+            + " first (`make chapter NB=<chapter> PROFILE=... SOURCE=...`, which writes results/; "
+              "`make execute NB=<chapter>` refreshes the committed book/_results), with the same PROFILE and SOURCE "
+              "as the other chapters.")
+    results = {c: read_results(c, results_dir) for c in chapters}
+    for key, wanted in (("profile", profile), ("source", source)):
+        values = {c: r[key] for c, r in results.items()}
+        distinct = sorted(set(values.values()))
+        if len(distinct) > 1:
+            groups = "; ".join(f"{key}={v}: {', '.join(c for c, x in values.items() if x == v)}" for v in distinct)
+            raise ResultsMismatchError(
+                f"The results in {results_dir} mix {key}s ({groups}). Re-run the odd chapter(s) with the same "
+                f"{key.upper()} as the others, so that the summary compares like with like.")
+        if wanted not in (None, "auto") and distinct and distinct[0] != wanted:
+            raise ResultsMismatchError(
+                f"The results in {results_dir} are {key}={distinct[0]}, but {key.upper()}={wanted!r} was asked for: "
+                f"pass the folder your {key}={wanted} runs wrote (results/ for `make chapter` runs) as RESULTS_DIR.")
+    return results
+
+
+def find_run(results: dict[str, dict[str, Any]], chapter: str, name: str, task: str | None = None) -> dict | None:
+    """The row named ``name`` (and ``task``, if given) in ``chapter``'s results, or None."""
+    for row in results.get(chapter, {}).get("runs", []):
+        if row["name"] == name and (task is None or row["task"] == task):
+            return row
+    return None
+
+
+def strategy_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per adaptation strategy on the sentiment task, sorted by accuracy (best first).
+
+    A strategy whose chapter recorded no such run is left out (``missing_strategies`` names them).
+    """
+    rows = []
+    for s in STRATEGIES:
+        row = find_run(results, s.chapter, s.name, SENTIMENT_TASK)
+        if row is None:
+            continue
+        rows.append({"strategy": s.name, "label": s.label, "model": s.model, "chapter": s.chapter,
+                     "metric": row["metric"], "value": row["value"], "trainable_params": row["trainable_params"],
+                     "total_params": row["total_params"], "reference": SOURCE_REFERENCE.get(s.name)})
+    return sorted(rows, key=lambda r: -r["value"])
+
+
+def missing_strategies(results: dict[str, dict[str, Any]]) -> list[str]:
+    return [s.name for s in STRATEGIES if find_run(results, s.chapter, s.name, SENTIMENT_TASK) is None]
+
+
+def all_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every run of every chapter, with the chapter's wall time, device, profile and source."""
+    rows = []
+    for chapter, payload in results.items():
+        for row in payload["runs"]:
+            trainable, total = row["trainable_params"], row["total_params"]
+            rows.append({"chapter": chapter[:2], "run": row["name"], "task": row["task"], "metric": row["metric"],
+                         "value": row["value"], "trainable": "-" if trainable is None else trainable,
+                         "total": "-" if total is None else total,
+                         "wall time": f"{payload['wall_time_s']:.0f} s", "device": payload["device"],
+                         "profile": payload["profile"], "source": payload["source"]})
+    return rows
+
+
+def provenance(results: dict[str, dict[str, Any]]) -> str:
+    """One stable line: which chapters, profile and source the numbers come from."""
+    profiles = sorted({r["profile"] for r in results.values()})
+    sources = sorted({r["source"] for r in results.values()})
+    return (f"{len(results)} chapters' results, all PROFILE={'/'.join(profiles)} SOURCE={'/'.join(sources)}: "
+            + ", ".join(c[:2] for c in results))
+
+
+def _percent(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def plot_accuracy(rows: list[dict[str, Any]], ax=None, *, show_reference: bool = True):
+    """Sorted, annotated bars of each strategy's sentiment accuracy; the source's numbers beside, hatched.
+
+    Bars of the embedding-bag model (LoRA, chapter 5) are coloured apart: it is a different model.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4.8))
+    rows = sorted(rows, key=lambda r: -r["value"])
+    x = np.arange(len(rows))
+    width = 0.4 if show_reference else 0.7
+    colors = ["tab:blue" if r["model"] == TRANSFORMER else "tab:orange" for r in rows]
+    bars = ax.bar(x - (width / 2 if show_reference else 0), [r["value"] for r in rows], width, color=colors)
+    for bar, r in zip(bars, rows):
+        ax.annotate(_percent(r["value"]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9, fontweight="bold")
+    handles = [Patch(color="tab:blue", label=f"ours: {TRANSFORMER}"),
+               Patch(color="tab:orange", label=f"ours: {EMBEDDING_BAG}*")]
+    if show_reference:
+        for i, r in enumerate(rows):
+            if r["reference"] is None:
+                ax.annotate("no\nreference", (i + width / 2, 0.02), ha="center", fontsize=7, color="grey")
+                continue
+            bar = ax.bar(i + width / 2, r["reference"], width, color="white", edgecolor="grey", hatch="//")[0]
+            ax.annotate(_percent(r["reference"]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8, color="dimgrey")
+        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label=REFERENCE_LABEL))
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=20, ha="right")
+    ax.set(ylim=(0, 1.3), ylabel="sentiment test accuracy", title="Adaptation strategies on the sentiment task")
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.95)
+    ax.figure.text(0.01, 0.005, "* LoRA was measured on the embedding-bag MLP of chapter 5, not on the Transformer "
+                   "encoder of chapters 1 and 4 (as in the source's summary).", fontsize=8, style="italic")
+    ax.figure.tight_layout(rect=(0, 0.04, 1, 1))
+    return ax
+
+
+def plot_trainable(rows: list[dict[str, Any]], ax=None):
+    """Trainable parameters per strategy, horizontal bars on a log scale, annotated with the share of the total."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.8))
+    rows = sorted([r for r in rows if r["trainable_params"]], key=lambda r: r["trainable_params"])
+    colors = ["tab:blue" if r["model"] == TRANSFORMER else "tab:orange" for r in rows]
+    bars = ax.barh([r["label"] for r in rows], [r["trainable_params"] for r in rows], color=colors)
+    for bar, r in zip(bars, rows):
+        share = f" ({r['trainable_params'] / r['total_params']:.2%} of {r['total_params']:,})" if r["total_params"] else ""
+        ax.annotate(f"{r['trainable_params']:,}{share}", (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(r["trainable_params"] for r in rows) * 30 if rows else 10)
+    ax.set(xlabel="trainable parameters (log scale)", title="What each strategy trains")
+    ax.figure.tight_layout()
+    return ax
+
+
+# --- runtimes: the intro's generated table -------------------------------------------------------------------
+
+def runtime_entries(results_dir: str | Path | None = None, chapters: tuple[str, ...] = CHAPTERS) -> list[dict]:
+    """One entry per chapter results file present in ``results_dir``: wall times, device, profile, source."""
+    results_dir = default_results_dir(results_dir)
+    entries = []
+    for chapter in chapters:
+        path = results_dir / f"{chapter}.json"
+        if not path.exists():
+            continue
+        payload = validate(json.loads(path.read_text()))
+        machine = payload.get("machine", {})
+        entries.append({"chapter": chapter, "profile": payload["profile"], "source": payload["source"],
+                        "device": payload["device"], "device_name": machine.get("gpu") or
+                        f"{machine.get('cpu_count', '?')}-core CPU", "wall_time_s": payload["wall_time_s"],
+                        "notebook_wall_time_s": payload.get("notebook_wall_time_s")})
+    return entries
+
+
+def runtime_markdown(entries: list[dict]) -> str:
+    """A MyST/markdown table of measured chapter times, one block per (device, profile, source), with totals."""
+    if not entries:
+        return "*(no chapter has been measured yet)*\n"
+    groups: dict[tuple, list[dict]] = {}
+    for e in entries:
+        groups.setdefault((e["device"], e["device_name"], e["profile"], e["source"]), []).append(e)
+    lines = ["| chapter | device | profile / source | chapter's own work | whole notebook |",
+             "|---|---|---|---:|---:|"]
+    for (device, name, profile, source), group in groups.items():
+        for e in sorted(group, key=lambda e: e["chapter"]):
+            nb = e["notebook_wall_time_s"]
+            lines.append(f"| {e['chapter']} | {device} ({name}) | {profile} / {source} | "
+                         f"{_minutes(e['wall_time_s'])} | {_minutes(nb) if nb else '-'} |")
+        own = sum(e["wall_time_s"] for e in group)
+        nbs = [e["notebook_wall_time_s"] for e in group]
+        whole = _minutes(sum(nbs)) if all(nbs) else "-"
+        lines.append(f"| **all {len(group)} chapters** | {device} ({name}) | {profile} / {source} | "
+                     f"**{_minutes(own)}** | **{whole}** |")
+    return "\n".join(lines) + "\n"
+
+
+def _minutes(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"

@@ -1,0 +1,254 @@
+"""The rendered book as a reader sees it: every page of _toc.yml opened in headless Chromium.
+
+For each page we assert that it shows its title, that at least one figure image really loaded (``naturalWidth > 0``:
+only a browser can tell, a DOM dump cannot) on every chapter, and that no "Execution Failed" or traceback text is
+shown. Screenshots land in ``_build/screenshots/`` (the top of each page, and its first figure).
+
+Chromium is Debian's ``chromium`` (``scripts/install_chromium.sh``, run by ``make test``; or set ``CHROMIUM``). We drive
+it over the DevTools protocol on a pipe (``--remote-debugging-pipe``: NUL-separated JSON on fds 3 and 4), so no
+websocket client or browser-automation package is needed. ``make test`` builds the book before running this test;
+it is skipped only when ``_build/html`` does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+         "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe"]
+FAILURE_TEXT = ("Execution Failed", "Traceback (most recent call last)")
+
+
+def toc_pages() -> list[str]:
+    """Document names in navigation order (root first), as in _toc.yml."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []):
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return pages
+
+
+def expected_title(page: str) -> str:
+    """The first '# ' heading of the page's source, as text (markup removed)."""
+    for suffix in (".md", ".ipynb"):
+        src = ROOT / f"{page}{suffix}"
+        if src.exists():
+            text = src.read_text() if suffix == ".md" else "\n".join(
+                "".join(c["source"]) for c in json.loads(src.read_text())["cells"] if c["cell_type"] == "markdown")
+            match = re.search(r"^# (.+)$", text, re.M)
+            if match:
+                return re.sub(r"[`*]", "", match.group(1)).strip()
+    raise AssertionError(f"{page}: no source with a '# ' title found")
+
+
+def find_chromium() -> str | None:
+    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """A minimal DevTools-protocol client over Chromium's debugging pipe (one page target, flat session)."""
+
+    def __init__(self, binary: str, width: int = 1280, height: int = 900):
+        self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        # Chromium reads commands on fd 3 and writes replies on fd 4; move the pipe ends above any fd we could clobber
+        high_r, high_w = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+
+        def child_fds():
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+
+        self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+                                     preexec_fn=child_fds)
+        for fd in (to_chrome_r, from_chrome_w, high_r, high_w):
+            os.close(fd)
+        self._next_id, self._replies, self.events = 0, {}, queue.Queue()
+        self._lock = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Page.enable", session=True)
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+
+    def _read(self):
+        buf = b""
+        while True:
+            chunk = os.read(self._from_chrome, 1 << 16)
+            if not chunk:
+                with self._lock:
+                    self._replies[None] = "closed"
+                    self._lock.notify_all()
+                return
+            buf += chunk
+            *messages, buf = buf.split(b"\0")
+            for raw in messages:
+                msg = json.loads(raw)
+                if "id" in msg:
+                    with self._lock:
+                        self._replies[msg["id"]] = msg
+                        self._lock.notify_all()
+                else:
+                    self.events.put(msg)
+
+    def call(self, method: str, *, session: bool = False, timeout: float = 30, **params):
+        self._next_id += 1
+        msg = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._next_id not in self._replies:
+                if None in self._replies:
+                    raise RuntimeError(f"Chromium exited while waiting for {method}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no reply to {method} within {timeout} s")
+                self._lock.wait(left)
+            reply = self._replies.pop(self._next_id)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def evaluate(self, expression: str, timeout: float = 30):
+        result = self.call("Runtime.evaluate", session=True, timeout=timeout, expression=expression,
+                           awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str, timeout: float = 30):
+        while not self.events.empty():
+            self.events.get_nowait()
+        self.call("Page.navigate", session=True, url=url)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{url} did not finish loading within {timeout} s") from None
+            if event.get("method") == "Page.loadEventFired":
+                return
+
+    def screenshot(self, path: Path, clip: dict | None = None):
+        params = {"format": "png"}
+        if clip:
+            params.update(clip=clip, captureBeyondViewport=True)
+        data = self.call("Page.captureScreenshot", session=True, **params)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=5)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# what the page shows: title, heading, the figures of its cell outputs and whether they loaded, visible failure text
+INSPECT = """
+(async () => {
+  const figures = [...document.querySelectorAll("main img, article img")]
+      .filter(img => img.getAttribute("src") && img.getAttribute("src").includes("_images/"));
+  figures.forEach(img => { img.loading = "eager"; });
+  await Promise.race([
+    Promise.all(figures.map(img => img.complete ? null : new Promise(r => { img.onload = img.onerror = r; }))),
+    new Promise(r => setTimeout(r, 10000)),
+  ]);
+  const h1 = document.querySelector("main h1, article h1");
+  let heading = "";
+  if (h1) { const c = h1.cloneNode(true); c.querySelectorAll(".headerlink").forEach(e => e.remove());
+            heading = c.textContent.trim(); }
+  const main = document.querySelector("main") || document.body;
+  const first = figures.find(img => img.naturalWidth > 0);
+  let clip = null;
+  if (first) { first.scrollIntoView({block: "center"}); const r = first.getBoundingClientRect();
+               clip = {x: Math.max(0, r.left + window.scrollX - 10), y: Math.max(0, r.top + window.scrollY - 10),
+                       width: Math.min(r.width + 20, 1280), height: Math.min(r.height + 20, 1500), scale: 1};
+               window.scrollTo(0, 0); }
+  return {title: document.title, heading,
+          figures: figures.map(img => ({src: img.getAttribute("src"), width: img.naturalWidth})),
+          text: main.innerText, tracebacks: document.querySelectorAll(".output.traceback, .output.error").length,
+          clip};
+})()
+"""
+
+PAGES = toc_pages()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not HTML.exists():
+        pytest.skip("the book is not built (_build/html is absent): run `make book`; `make test` builds it first")
+    binary = find_chromium()
+    assert binary, "chromium not found: run `bash scripts/install_chromium.sh` (make test does) or set CHROMIUM"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    b = Browser(binary)
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).name)
+def test_page_renders_title_figures_and_no_errors(browser, page):
+    html = HTML / f"{page}.html"
+    assert html.exists(), f"{html.relative_to(ROOT)} is missing from the built book: is {page} in _toc.yml built?"
+    browser.open(html.as_uri())
+    seen = browser.evaluate(INSPECT)
+    name = Path(page).name
+    browser.screenshot(SHOTS / f"{name}.png")
+    if seen["clip"]:
+        browser.screenshot(SHOTS / f"{name}-figure.png", clip=seen["clip"])
+
+    title = expected_title(page)
+    assert seen["heading"] == title, f"{name}: page heading {seen['heading']!r}, expected {title!r}"
+    assert title in seen["title"], f"{name}: <title> {seen['title']!r} lacks {title!r}"
+    for text in FAILURE_TEXT:
+        assert text not in seen["text"], f"{name}: the page shows {text!r}"
+    assert seen["tracebacks"] == 0, f"{name}: {seen['tracebacks']} error output(s) rendered"
+    broken = [f["src"] for f in seen["figures"] if f["width"] == 0]
+    assert not broken, f"{name}: figure images that did not load: {broken}"
+    if page != PAGES[0]:  # every chapter shows at least one figure; the landing page need not
+        assert seen["figures"], f"{name}: no figure image on the page"
+
+
+def test_navigation_lists_intro_six_chapters_and_summary():
+    names = [Path(p).name for p in PAGES]
+    assert names[0] == "intro" and names[-1] == "07_summary"
+    assert [n[:2] for n in names[1:]] == ["01", "02", "03", "04", "05", "06", "07"]
