@@ -50,7 +50,6 @@ chapter: setup
 ## Re-execute chapters in place (fast, offline) after editing their .md: make execute [NB=...]
 execute: setup
 	$(PY) scripts/execute_chapter.py $(if $(filter command line,$(origin NB)),book/$(NB).md,)
-	$(PY) benchmarks/runtimes.py
 
 ## Learner notebooks (solutions stubbed) in learner/, and grading one of them.
 learner: setup
