@@ -107,6 +107,14 @@ class History:
         return self.val_accuracy[self.best_epoch - 1] if self.val_accuracy else float("nan")
 
 
+def forward_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits for one batch: text batches call ``model(input_ids, attention_mask)``, image batches (with
+    ``pixel_values``, e.g. from :mod:`course_lib.images`) call ``model(pixel_values)``."""
+    if "pixel_values" in batch:
+        return model(batch["pixel_values"])
+    return model(batch["input_ids"], batch["attention_mask"])
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None) -> dict[str, float]:
     """Mean cross-entropy loss and accuracy of ``model`` over ``loader``."""
@@ -116,7 +124,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | 
     loss_sum, correct, count = 0.0, 0, 0
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(batch["input_ids"], batch["attention_mask"])  # (B, C)
+        logits = forward_batch(model, batch)  # (B, C)
         loss_sum += nn.functional.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
         correct += (logits.argmax(-1) == batch["labels"]).sum().item()
         count += batch["labels"].numel()
@@ -199,7 +207,7 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False, disable=not show_progress())
         for batch in bar:
-            logits = model(batch["input_ids"], batch["attention_mask"])  # (B, C)
+            logits = forward_batch(model, batch)  # (B, C)
             loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(params, max_grad_norm)

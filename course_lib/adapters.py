@@ -1,0 +1,238 @@
+"""Chapter 4: bottleneck adapters, a parameter-efficient way to adapt a frozen network.
+
+An adapter (Houlsby et al., 2019) is a small two-layer network inserted after a frozen layer: it projects the
+layer's output down to a narrow *bottleneck*, applies a non-linearity, projects back up and **adds the result to
+its input** (a residual connection). Only the adapters (and a new head) are trained, so one frozen base model can
+serve many tasks, each with its own few thousand adapter weights.
+
+- :class:`FeatureAdapter`: ``x + up(relu(down(x)))`` on features of width ``model_dim``.
+- :class:`Adapted`: a frozen ``nn.Linear`` (``base_layer``) followed by a :class:`FeatureAdapter` on its output.
+- :func:`add_adapters`: wrap chosen linear layers of a model by name (e.g. ``linear1`` and ``linear2`` of every
+  encoder layer), freeze everything else.
+- :func:`save_adapters` / :func:`load_adapters`: keep only the adapter and head weights in a small file and put
+  them back onto a fresh copy of the pretrained base.
+
+``nn.TransformerEncoderLayer`` has an inference *fast path* (one fused kernel, used in eval mode without grad) that
+reads ``linear1.weight`` and ``linear2.weight`` directly and never calls ``linear1``/``linear2``: it would skip the
+adapter, or fail because the wrapper has no ``weight``. The wrappers here register an (empty) forward pre-hook,
+which is one of the documented conditions under which PyTorch falls back to the ordinary Python path, so the
+adapter always runs. ``tests/test_adapters.py`` checks that eval outputs equal the layer-by-layer computation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib.config import Profile
+
+
+def _use_python_path(module: nn.Module, args):
+    """No-op forward pre-hook. Its presence makes ``nn.TransformerEncoderLayer`` skip its fused fast path."""
+    return None
+
+
+def keep_python_path(module: nn.Module) -> nn.Module:
+    """Make an encoder layer holding ``module`` run its Python code path (see the module docstring)."""
+    if not getattr(module, "_python_path_hook", False):
+        module.register_forward_pre_hook(_use_python_path)
+        module._python_path_hook = True
+    return module
+
+
+class FeatureAdapter(nn.Module):
+    """Bottleneck adapter with a residual connection: ``x + up(relu(down(x)))``, the identity at initialisation.
+
+    Args:
+        model_dim: width of the features it adapts (the wrapped layer's ``out_features``).
+        bottleneck_size: width of the bottleneck, ``1 <= bottleneck_size <= model_dim``.
+
+    Shapes: ``(..., model_dim) -> (..., model_dim)``.
+    """
+
+    def __init__(self, model_dim: int, bottleneck_size: int):
+        super().__init__()
+        if not isinstance(model_dim, int) or model_dim <= 0:
+            raise ValueError(f"model_dim must be a positive integer, got {model_dim!r}")
+        if not isinstance(bottleneck_size, int) or not 0 < bottleneck_size <= model_dim:
+            raise ValueError(f"bottleneck_size must be an integer between 1 and the feature width {model_dim}, "
+                             f"got {bottleneck_size!r}: a bottleneck is narrower than the features it adapts")
+        self.model_dim, self.bottleneck_size = model_dim, bottleneck_size
+        self.down = nn.Linear(model_dim, bottleneck_size)  # compress
+        self.act = nn.ReLU()
+        self.up = nn.Linear(bottleneck_size, model_dim)  # expand back
+        # zero-initialised up-projection: the adapter starts as the identity, so the adapted model starts exactly
+        # equal to the pretrained one (the same idea as LoRA's zero-initialised B)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., model_dim)
+        # the residual keeps the pretrained features; the adapter only learns a correction to them
+        return x + self.up(self.act(self.down(x)))
+
+
+class Adapted(nn.Module):
+    """A frozen ``nn.Linear`` with a :class:`FeatureAdapter` on its output: ``adapter(base_layer(x))``.
+
+    Args:
+        base_layer: the pretrained ``nn.Linear``; its parameters are frozen here.
+        bottleneck_size: adapter bottleneck; default ``out_features // 2`` (as in the source notebook).
+
+    Shapes: ``(..., in_features) -> (..., out_features)``, like the layer it wraps.
+    """
+
+    def __init__(self, base_layer: nn.Linear, bottleneck_size: int | None = None):
+        super().__init__()
+        if not isinstance(base_layer, nn.Linear):
+            raise TypeError(f"Adapted wraps an nn.Linear, got {type(base_layer).__name__}; "
+                            "pick a linear layer of the model (print(model) lists them)")
+        self.base_layer = base_layer
+        for p in self.base_layer.parameters():
+            p.requires_grad = False
+        out = base_layer.out_features
+        self.adapter = FeatureAdapter(out, out // 2 if bottleneck_size is None else bottleneck_size)
+        # the new adapter lives on the same device/dtype as the layer it adapts
+        self.adapter.to(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
+        keep_python_path(self)
+
+    @property
+    def in_features(self) -> int:
+        return self.base_layer.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base_layer.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in_features)
+        return self.adapter(self.base_layer(x))  # (..., out_features)
+
+
+def _matches(name: str, targets: Iterable[str]) -> bool:
+    """peft's rule: a module matches a target if its full name equals it or ends with ``"." + target``."""
+    return any(name == t or name.endswith("." + t) for t in targets)
+
+
+def add_adapters(model: nn.Module, target_modules: Iterable[str], bottleneck_size: int | None = None,
+                 modules_to_save: Iterable[str] = ()) -> list[str]:
+    """Wrap every ``nn.Linear`` whose name matches ``target_modules`` with :class:`Adapted`, freeze the rest.
+
+    Args:
+        model: the pretrained model (modified in place).
+        target_modules: layer names, matched like peft's ``target_modules`` (``"linear1"`` matches
+            ``transformer_encoder.layers.0.linear1``, ...).
+        bottleneck_size: adapter width (default: half of each layer's output width).
+        modules_to_save: names of modules that stay trainable too (e.g. a new head, ``"classifier"``).
+
+    Returns:
+        the names of the wrapped layers. Raises if nothing matched or a match is not an ``nn.Linear``.
+    """
+    targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
+    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
+    names = [n for n, m in model.named_modules() if n and _matches(n, targets) and not isinstance(m, Adapted)]
+    names = [n for n in names if not any(n != o and n.startswith(o + ".") for o in names)]
+    if not names:
+        raise ValueError(f"no module of the model matches target_modules={targets}; names look like "
+                         f"{[n for n, _ in model.named_modules() if n][:6]}")
+    wrong = [f"{n} ({type(model.get_submodule(n)).__name__})" for n in names
+             if not isinstance(model.get_submodule(n), nn.Linear)]
+    if wrong:  # check all before changing anything
+        raise TypeError(f"Adapted wraps nn.Linear layers only; target_modules matched {wrong}")
+    for p in model.parameters():
+        p.requires_grad = False
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, Adapted(getattr(parent, child), bottleneck_size))
+    for name, module in model.named_modules():
+        if keep and _matches(name, keep):
+            for p in module.parameters():
+                p.requires_grad = True
+    return names
+
+
+def adapter_state_dict(model: nn.Module, modules_to_save: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+    """Only the adapter weights (``...adapter.down/up...``) and those of ``modules_to_save`` (e.g. the head)."""
+    keep = list(modules_to_save)
+    out = {}
+    for key, value in model.state_dict().items():
+        module_name = key.rpartition(".")[0]
+        if ".adapter." in f".{key}" or (keep and _matches(module_name, keep)):
+            out[key] = value.detach().cpu().contiguous()
+    return out
+
+
+def save_adapters(model: nn.Module, path: str | os.PathLike, modules_to_save: Iterable[str] = ()) -> Path:
+    """Save the adapter + ``modules_to_save`` weights as safetensors, with the wrapped layers and sizes in the
+    metadata so that :func:`load_adapters` can rebuild them on a fresh base."""
+    from safetensors.torch import save_file
+
+    wrapped = {n: m.adapter.bottleneck_size for n, m in model.named_modules() if isinstance(m, Adapted)}
+    if not wrapped:
+        raise ValueError("the model has no adapters to save: call add_adapters(model, ...) first")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"adapted": json.dumps(wrapped), "modules_to_save": json.dumps(list(modules_to_save))}
+    save_file(adapter_state_dict(model, modules_to_save), str(path), metadata=meta)
+    return path
+
+
+def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Insert the adapters saved by :func:`save_adapters` into ``model`` (a pretrained base) and load them.
+
+    The base must already have the saved head's shape (e.g. call ``replace_head(2)`` first).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "adapted" not in meta:
+        raise ValueError(f"{path} was not written by save_adapters (no 'adapted' metadata)")
+    wrapped, keep = json.loads(meta["adapted"]), json.loads(meta["modules_to_save"])
+    for name, size in wrapped.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, Adapted(getattr(parent, child), size))
+    state = load_file(str(path))
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if key not in own:
+            raise ValueError(f"{path}: {key!r} has no place in the model")
+        if own[key].shape != tensor.shape:
+            raise ValueError(f"{path}: shape mismatch for {key!r}: file {tuple(tensor.shape)} vs model "
+                             f"{tuple(own[key].shape)}; give the model the saved head size first")
+    model.load_state_dict(state, strict=False)
+    for p in model.parameters():
+        p.requires_grad = False
+    for name, module in model.named_modules():
+        if isinstance(module, FeatureAdapter) or (keep and _matches(name, keep)):
+            for p in module.parameters():
+                p.requires_grad = True
+    return model
+
+
+# --- chapter 4's experiment settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdapterExperimentConfig:
+    """Where the adapters go and how they are trained (data sizes come from :func:`course_lib.transfer.config_for`).
+
+    ``bottleneck_size=16`` keeps the trainable share under 15% of the encoder (the source used 24: about 17%).
+    """
+
+    target_modules: tuple[str, ...] = ("linear1", "linear2")
+    bottleneck_size: int = 16
+    lr: float = 3e-3  # adapters start at the identity and are small: a larger step than full fine-tuning
+    head_lr: float = 1e-2
+
+
+def config_for(profile: Profile) -> AdapterExperimentConfig:
+    """Chapter 4 settings for ``profile`` (the same in both: the profile scales the data via ``transfer``)."""
+    return profile.pick(fast=AdapterExperimentConfig(), full=AdapterExperimentConfig(lr=1e-3, head_lr=5e-3))

@@ -1,0 +1,339 @@
+"""Chapter 5: LoRA (low-rank adaptation) from scratch, with peft's names and guarantees.
+
+A frozen linear layer computes ``W0 x + b``. LoRA (Hu et al., 2021) learns the *change* of the weight as a product
+of two thin matrices, ``delta_W = B A`` with ``A: (r, in)`` and ``B: (out, r)``, so the layer becomes::
+
+    h = W0 x + b + scaling * B (A x),      scaling = alpha / r
+
+Only ``A`` and ``B`` are trained: ``r (in + out)`` numbers instead of ``in x out``. The names follow peft
+(``huggingface/peft``, ``src/peft/tuners/lora/layer.py``), so what learners see here they meet again there:
+
+- ``base_layer``: the frozen pretrained ``nn.Linear``;
+- ``lora_A`` (``nn.Linear(in, r, bias=False)``, weight ``(r, in)``, Kaiming-uniform init like any ``nn.Linear``)
+  and ``lora_B`` (``nn.Linear(r, out, bias=False)``, weight ``(out, r)``, **zero** init: ``B A = 0``, so the
+  wrapped model starts exactly equal to the base);
+- ``scaling = alpha / r``; optional ``lora_dropout`` on the input of the LoRA branch;
+- ``get_delta_weight()``, ``merge()`` (fold ``scaling * B A`` into ``base_layer.weight`` for zero-overhead
+  inference) and ``unmerge()`` (subtract it again).
+
+peft keeps one ``lora_A``/``lora_B`` per named adapter in a ``ModuleDict`` (``lora_A["default"]``); we keep one.
+``tests/test_lora.py`` proves this implementation equal to peft's on the same weights.
+
+Like the adapters of chapter 4, :class:`LinearWithLoRA` registers an empty forward pre-hook so that
+``nn.TransformerEncoderLayer``'s fused eval fast path, which reads ``linear1.weight`` directly, is not taken: it
+would silently skip the LoRA branch. (peft's wrapper exposes ``weight`` as the *base* weight, so a peft-wrapped
+``nn.TransformerEncoderLayer`` in eval mode under ``torch.no_grad()`` uses the base weights only; see the test.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib.adapters import _matches, keep_python_path
+from course_lib.config import Profile
+from course_lib.data import Sizes
+
+
+def _check_rank_alpha(r, alpha) -> None:
+    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+        raise ValueError(f"LoRA rank r must be a positive integer, got {r!r} (typical values: 1 to 64)")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"LoRA alpha must be a positive number, got {alpha!r}; scaling = alpha / r "
+                         "multiplies the update, so alpha <= 0 would switch it off or flip it")
+
+
+class LoRALayer(nn.Module):
+    """The low-rank update alone: ``x -> scaling * lora_B(lora_A(dropout(x)))``.
+
+    Args:
+        in_features / out_features: the sizes of the layer it will be added to.
+        r: rank of the update (``r >= 1``); alpha: scale (``> 0``), ``scaling = alpha / r``.
+        lora_dropout: dropout probability on the LoRA branch's input (0 disables it).
+
+    Shapes: ``(..., in_features) -> (..., out_features)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, r: int = 8, alpha: float = 8.0,
+                 lora_dropout: float = 0.0):
+        super().__init__()
+        _check_rank_alpha(r, alpha)
+        if not 0.0 <= lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout!r}")
+        self.r, self.alpha = r, alpha
+        self.scaling = alpha / r
+        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
+        self.lora_A = nn.Linear(in_features, r, bias=False)  # weight (r, in): random, as peft (Kaiming uniform)
+        self.lora_B = nn.Linear(r, out_features, bias=False)  # weight (out, r): zero, so B A = 0 at the start
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+
+    def get_delta_weight(self) -> torch.Tensor:
+        """``scaling * B @ A``: the ``(out, in)`` change LoRA makes to the weight; its rank is at most ``r``."""
+        return self.scaling * (self.lora_B.weight @ self.lora_A.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in)
+        # two thin matmuls, (..., in) -> (..., r) -> (..., out); the (out, in) product is never formed
+        return self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
+
+
+class LinearWithLoRA(LoRALayer):
+    """A frozen ``nn.Linear`` plus a :class:`LoRALayer`: ``base_layer(x) + scaling * B(A(x))``.
+
+    Args:
+        base_layer: the pretrained ``nn.Linear`` (its parameters are frozen here).
+        r, alpha, lora_dropout: see :class:`LoRALayer`.
+
+    ``merge()`` adds ``get_delta_weight()`` to ``base_layer.weight`` (then ``forward`` is just the base layer);
+    ``unmerge()`` subtracts it. Merged and unmerged outputs agree to float rounding.
+    """
+
+    def __init__(self, base_layer: nn.Linear, r: int = 8, alpha: float = 8.0, lora_dropout: float = 0.0):
+        if not isinstance(base_layer, nn.Linear):
+            raise TypeError(f"LoRA here wraps nn.Linear layers only, got {type(base_layer).__name__}; pick a linear "
+                            "layer of the model (print(model) lists them)")
+        super().__init__(base_layer.in_features, base_layer.out_features, r, alpha, lora_dropout)
+        self.base_layer = base_layer
+        for p in self.base_layer.parameters():
+            p.requires_grad = False
+        w = base_layer.weight
+        self.lora_A.to(device=w.device, dtype=w.dtype)
+        self.lora_B.to(device=w.device, dtype=w.dtype)
+        self.merged = False
+        keep_python_path(self)
+
+    @property
+    def in_features(self) -> int:
+        return self.base_layer.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base_layer.out_features
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold the update into the base weight: ``W <- W + scaling * B A``. Inference then costs one matmul."""
+        if self.merged:
+            raise RuntimeError("this layer is already merged; call unmerge() before merging again")
+        self.base_layer.weight += self.get_delta_weight().to(self.base_layer.weight.dtype)
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Undo :meth:`merge`: ``W <- W - scaling * B A`` (e.g. to keep training A and B)."""
+        if not self.merged:
+            raise RuntimeError("this layer is not merged; nothing to unmerge")
+        self.base_layer.weight -= self.get_delta_weight().to(self.base_layer.weight.dtype)
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in)
+        out = self.base_layer(x)  # (..., out)
+        if self.merged:  # the update is already inside base_layer.weight
+            return out
+        return out + super().forward(x)
+
+    def extra_repr(self) -> str:
+        return f"r={self.r}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
+
+
+def apply_lora(model: nn.Module, target_modules: str | Iterable[str], r: int = 8, alpha: float = 8.0,
+               lora_dropout: float = 0.0, modules_to_save: str | Iterable[str] = ()) -> list[str]:
+    """Wrap the ``nn.Linear`` layers named in ``target_modules`` with :class:`LinearWithLoRA`; freeze the rest.
+
+    Names match like peft's ``LoraConfig(target_modules=...)``: ``"fc1"`` matches a module named ``fc1`` or
+    ending in ``.fc1``. ``modules_to_save`` (e.g. a new head) stays trainable, like peft's option of that name.
+    Afterwards only ``lora_A``, ``lora_B`` and ``modules_to_save`` require grad.
+
+    Returns the wrapped layers' names. Raises ``ValueError`` if nothing matches and ``TypeError`` if a match is
+    not an ``nn.Linear``.
+    """
+    _check_rank_alpha(r, alpha)
+    targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
+    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
+    names = [n for n, m in model.named_modules()
+             if n and _matches(n, targets) and not isinstance(m, LinearWithLoRA)]
+    # do not descend into layers we are about to wrap (their inner base_layer would match ".base_layer" targets)
+    names = [n for n in names if not any(n != o and n.startswith(o + ".") for o in names)]
+    if not names:
+        raise ValueError(f"no module of the model matches target_modules={targets}; names look like "
+                         f"{[n for n, _ in model.named_modules() if n][:6]}")
+    wrong = [f"{n} ({type(model.get_submodule(n)).__name__})" for n in names
+             if not isinstance(model.get_submodule(n), nn.Linear)]
+    if wrong:  # check all before changing anything
+        raise TypeError(f"LoRA here wraps nn.Linear layers only; target_modules matched {wrong}")
+    for p in model.parameters():
+        p.requires_grad = False
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, LinearWithLoRA(getattr(parent, child), r=r, alpha=alpha, lora_dropout=lora_dropout))
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALayer):
+            for p in (*module.lora_A.parameters(), *module.lora_B.parameters()):
+                p.requires_grad = True
+        elif keep and _matches(name, keep):
+            for p in module.parameters():
+                p.requires_grad = True
+    return names
+
+
+def lora_layers(model: nn.Module) -> dict[str, LinearWithLoRA]:
+    """The model's :class:`LinearWithLoRA` layers by name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, LinearWithLoRA)}
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """:meth:`LinearWithLoRA.merge` every LoRA layer of ``model``."""
+    for layer in lora_layers(model).values():
+        layer.merge()
+    return model
+
+
+def unmerge_lora(model: nn.Module) -> nn.Module:
+    """:meth:`LinearWithLoRA.unmerge` every LoRA layer of ``model``."""
+    for layer in lora_layers(model).values():
+        layer.unmerge()
+    return model
+
+
+def lora_state_dict(model: nn.Module, modules_to_save: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+    """Only ``lora_A``/``lora_B`` weights and the parameters of ``modules_to_save`` (e.g. the head)."""
+    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
+    out = {}
+    for key, value in model.state_dict().items():
+        module_name = key.rpartition(".")[0]
+        if ".lora_A." in f".{key}" or ".lora_B." in f".{key}" or (keep and _matches(module_name, keep)):
+            out[key] = value.detach().cpu().contiguous()
+    return out
+
+
+def save_lora(model: nn.Module, path: str | os.PathLike, modules_to_save: str | Iterable[str] = ()) -> Path:
+    """Save A, B, the rank and alpha of each LoRA layer and the ``modules_to_save`` weights (safetensors).
+
+    This is all that fine-tuning changed: the pretrained base is shared and is not stored again.
+    Merged layers are saved as if unmerged (A and B are the same either way).
+    """
+    from safetensors.torch import save_file
+
+    layers = lora_layers(model)
+    if not layers:
+        raise ValueError("the model has no LoRA layers to save: call apply_lora(model, ...) first")
+    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
+    config = {n: {"r": m.r, "alpha": m.alpha} for n, m in layers.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(lora_state_dict(model, keep), str(path),
+              metadata={"lora": json.dumps(config), "modules_to_save": json.dumps(keep)})
+    return path
+
+
+def load_lora(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Rebuild the LoRA layers saved by :func:`save_lora` on ``model`` (the pretrained base) and load them.
+
+    The base must already have the saved head's shape (replace the head first). Afterwards the model gives the
+    same outputs as the one that was saved.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "lora" not in meta:
+        raise ValueError(f"{path} was not written by save_lora (no 'lora' metadata)")
+    config, keep = json.loads(meta["lora"]), json.loads(meta["modules_to_save"])
+    for name, c in config.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, LinearWithLoRA(getattr(parent, child), r=c["r"], alpha=c["alpha"]))
+    state = load_file(str(path))
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if key not in own:
+            raise ValueError(f"{path}: {key!r} has no place in the model")
+        if own[key].shape != tensor.shape:
+            raise ValueError(f"{path}: shape mismatch for {key!r}: file {tuple(tensor.shape)} vs model "
+                             f"{tuple(own[key].shape)}; give the model the saved head size first")
+    model.load_state_dict(state, strict=False)
+    for p in model.parameters():
+        p.requires_grad = False
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALayer):
+            for p in (*module.lora_A.parameters(), *module.lora_B.parameters()):
+                p.requires_grad = True
+        elif keep and _matches(name, keep):
+            for p in module.parameters():
+                p.requires_grad = True
+    return model
+
+
+# --- chapter 5's experiments -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoRAExperimentConfig:
+    """Chapter 5 settings: the embedding-bag classifier (news -> sentiment) and the CNN (task A -> task B).
+
+    Text data sizes come from :func:`course_lib.transfer.config_for` (the same splits as chapters 1 and 4).
+    """
+
+    hidden: int = 128
+    r: int = 2  # the source notebook's rank
+    alpha: float = 4.0
+    batch_size: int = 64
+    pretrain_epochs: int = 4
+    epochs: int = 10
+    lr: float = 3e-3  # scratch baseline and news pretraining
+    lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
+    image_sizes: Sizes = Sizes()
+    image_batch_size: int = 32
+    image_pretrain_epochs: int = 8
+    image_epochs: int = 12
+    image_lr: float = 3e-3  # pretraining the CNN
+    image_lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
+    image_r: int = 2
+    image_alpha: float = 4.0
+    patience: int = 4
+
+
+def config_for(profile: Profile) -> LoRAExperimentConfig:
+    """``fast``: seconds per run on a CPU. ``full``: more epochs; with ``SOURCE=hub`` MNIST -> EMNIST letters."""
+    return profile.pick(
+        fast=LoRAExperimentConfig(),
+        full=LoRAExperimentConfig(pretrain_epochs=20, epochs=50, image_sizes=Sizes(train=None), image_epochs=20,
+                                  image_pretrain_epochs=10, image_batch_size=128, patience=6))
+
+
+def text_classifier_checkpoint(run) -> Path:
+    """Cached news-pretrained :class:`~course_lib.models.TextClassifier`, per profile, source and seed."""
+    from course_lib.config import cache_dir
+
+    return cache_dir("checkpoints", "news_pretrained") / (
+        f"textclassifier-news-{run.profile.name}-{run.source}-seed{run.seed}.safetensors")
+
+
+def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
+    """The embedding-bag ``TextClassifier`` pretrained on the 4-class news task (trained first if not cached).
+
+    Returns ``(model, history)``; ``history`` is ``None`` when the checkpoint came from the cache.
+    """
+    from course_lib.models import TextClassifier
+    from course_lib.training import load_weights, train_classifier
+
+    model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
+                           pad_index=data.vocab.pad_index)
+    path = text_classifier_checkpoint(run)
+    if path.exists():
+        return load_weights(model, path), None
+    torch.manual_seed(run.seed)
+    model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
+                           pad_index=data.vocab.pad_index)
+    history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
+                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.lr,
+                               patience=cfg.patience, checkpoint=path, head_name="fc2", desc="news pretraining")
+    return model, history
