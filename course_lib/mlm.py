@@ -236,9 +236,9 @@ def load_corpus(source: str):
 
     ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: CPython's reference docs and docstrings.
     """
-    from datasets import DatasetDict, load_dataset
-
     with quiet_hf():
+        from datasets import DatasetDict, load_dataset
+
         if source == "hub":
             raw = load_dataset(*HUB_CORPUS)
         elif source == "offline":
