@@ -26,14 +26,32 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 
 
+PEAK_FILE_VAR = "BENCH_MEMORY_PEAK_FILE"
+REPORT_PEAK = f"""
+import os as _os
+from pathlib import Path as _Path
+if _Path("/proc/self/status").exists():
+    _hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+    _Path(_os.environ["{PEAK_FILE_VAR}"]).write_text(_hwm)
+"""
+
+
 def run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> dict:
-    """Run ``cmd`` to completion; its peak RSS (MB, the process and its waited children) and wall time."""
+    """Run ``cmd`` to completion; its peak RSS in MB and its wall time.
+
+    The process writes its own high-water mark (``VmHWM``, which starts afresh at exec) just before it ends; the
+    ``ru_maxrss`` that ``wait4`` returns is only the fallback (no /proc), since Linux lets a child inherit the
+    parent's peak at fork, which would report this (possibly large) benchmark process instead of the child.
+    """
+    peak_file = log.with_suffix(".peak")
+    env = {**env, PEAK_FILE_VAR: str(peak_file)}
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"peak_rss_mb": usage.ru_maxrss / 1024, "wall_s": time.perf_counter() - start, "rc": proc.returncode,
+    peak_kb = int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
+    return {"peak_rss_mb": peak_kb / 1024, "wall_s": time.perf_counter() - start, "rc": proc.returncode,
             "log": str(log)}
 
 
@@ -48,12 +66,14 @@ def chapter_env(results_dir: Path) -> dict[str, str]:
 def chapter_script(md: Path, folder: Path) -> Path:
     """The chapter as a plain script (code cells only), with the parameters the committed run used."""
     import jupytext
+    import nbformat
 
     nb = jupytext.read(md)
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []):
             cell.source += '\nPROFILE, SOURCE = "fast", "offline"\n'
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT_PEAK))
     path = folder / f"{md.stem}.py"
     jupytext.write(nb, path, fmt="py:percent")
     return path
@@ -130,6 +150,7 @@ def ch1_child(which: str, steps: int) -> None:
             opt.zero_grad(set_to_none=True)
             crit(model(batch["input_ids"], batch["attention_mask"]), batch["labels"]).backward()
             opt.step()
+    exec(REPORT_PEAK)
 
 
 def main(argv: list[str] | None = None) -> dict:
