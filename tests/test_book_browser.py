@@ -197,16 +197,20 @@ INSPECT = """
   if (h1) { const c = h1.cloneNode(true); c.querySelectorAll(".headerlink").forEach(e => e.remove());
             heading = c.textContent.trim(); }
   const main = document.querySelector("main") || document.body;
-  const first = figures.find(img => img.naturalWidth > 0);
-  let clip = null;
-  if (first) { first.scrollIntoView({block: "center"}); const r = first.getBoundingClientRect();
-               clip = {x: Math.max(0, r.left + window.scrollX - 10), y: Math.max(0, r.top + window.scrollY - 10),
-                       width: Math.min(r.width + 20, 1280), height: Math.min(r.height + 20, 1500), scale: 1};
-               window.scrollTo(0, 0); }
   return {title: document.title, heading,
           figures: figures.map(img => ({src: img.getAttribute("src"), width: img.naturalWidth})),
-          text: main.innerText, tracebacks: document.querySelectorAll(".output.traceback, .output.error").length,
-          clip};
+          text: main.innerText, tracebacks: document.querySelectorAll(".output.traceback, .output.error").length};
+})()
+"""
+# bring the first loaded figure to the middle of the viewport, and let the page paint
+SHOW_FIRST_FIGURE = """
+(async () => {
+  const img = [...document.querySelectorAll("main img, article img")]
+      .find(i => (i.getAttribute("src") || "").includes("_images/") && i.naturalWidth > 0);
+  if (!img) return false;
+  img.scrollIntoView({block: "center"});
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return true;
 })()
 """
 
@@ -233,8 +237,8 @@ def test_page_renders_title_figures_and_no_errors(browser, page):
     seen = browser.evaluate(INSPECT)
     name = Path(page).name
     browser.screenshot(SHOTS / f"{name}.png")
-    if seen["clip"]:
-        browser.screenshot(SHOTS / f"{name}-figure.png", clip=seen["clip"])
+    if browser.evaluate(SHOW_FIRST_FIGURE):
+        browser.screenshot(SHOTS / f"{name}-figure.png")
 
     title = expected_title(page)
     assert seen["heading"] == title, f"{name}: page heading {seen['heading']!r}, expected {title!r}"
