@@ -203,6 +203,21 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def merge_and_unload(model: nn.Module) -> nn.Module:
+    """Merge every LoRA layer and put its ``base_layer`` (now holding ``W0 + scaling * B A``) back in its place.
+
+    The result is the original architecture with updated weights: no wrapper, no hook, no extra cost (peft's
+    method of the same name). A, B and the ability to unmerge are gone.
+    """
+    for name, layer in lora_layers(model).items():
+        if not layer.merged:
+            layer.merge()
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, layer.base_layer)
+    return model
+
+
 def lora_state_dict(model: nn.Module, modules_to_save: Iterable[str] = ()) -> dict[str, torch.Tensor]:
     """Only ``lora_A``/``lora_B`` weights and the parameters of ``modules_to_save`` (e.g. the head)."""
     keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
@@ -337,3 +352,37 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
                                data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.lr,
                                patience=cfg.patience, checkpoint=path, head_name="fc2", desc="news pretraining")
     return model, history
+
+
+def plot_column_space(matrix, ax=None, title: str = "", limit: float = 3.0):
+    """Draw the columns of a ``(3, k)`` matrix as arrows in 3-D and, if they span a plane, that plane.
+
+    The plane is the set of points ``p`` with ``n . p = 0``, where ``n`` spans the null space of ``matrix^T``
+    (the one direction orthogonal to every column). Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.linalg import null_space
+
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != 3:
+        raise ValueError(f"expected a matrix with 3 rows (vectors in 3-D), got shape {m.shape}")
+    if ax is None:
+        ax = plt.figure(figsize=(4, 4)).add_subplot(projection="3d")
+    for i in range(m.shape[1]):
+        ax.quiver(0, 0, 0, *m[:, i], color=f"C{i}", arrow_length_ratio=0.1, label=f"column {i + 1}")
+    normal = null_space(m.T)
+    if normal.shape[1] == 1:  # rank 2: the columns span a plane through the origin
+        n = normal[:, 0]
+        grid = np.linspace(-limit, limit, 10)
+        k = int(np.argmax(np.abs(n)))  # solve the plane equation for the coordinate with the largest normal entry
+        u, v = np.meshgrid(grid, grid)
+        coords = [None, None, None]
+        free = [j for j in range(3) if j != k]
+        coords[free[0]], coords[free[1]] = u, v
+        coords[k] = -(n[free[0]] * u + n[free[1]] * v) / n[k]
+        ax.plot_surface(*coords, alpha=0.3, color="green")
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), zlim=(-limit, limit), xlabel="x", ylabel="y", zlabel="z",
+           title=title or f"rank {np.linalg.matrix_rank(m)}")
+    ax.legend(loc="upper left", fontsize=7)
+    return ax
