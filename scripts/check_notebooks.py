@@ -34,6 +34,30 @@ def out_of_sync(md: Path, ipynb: Path) -> str | None:
     tags_nb = [sorted(c.metadata.get("tags", [])) for c in from_nb.cells]
     if tags_md != tags_nb:
         return f"{md.name} and {ipynb.name} have different cell tags: run `jupytext --sync {md}`"
+    return sync_changes(md, ipynb)
+
+
+def sync_changes(md: Path, ipynb: Path) -> str | None:
+    """Run ``jupytext --sync`` on copies of the pair, once with each file the newer one; report any change."""
+    import os
+    import shutil
+    import tempfile
+
+    from jupytext.cli import jupytext as jupytext_cli
+
+    for newer in ("md", "ipynb"):
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b = Path(tmp) / md.name, Path(tmp) / ipynb.name
+            shutil.copyfile(md, a)
+            shutil.copyfile(ipynb, b)
+            old, new = (b, a) if newer == "md" else (a, b)
+            os.utime(old, (1_000_000_000, 1_000_000_000))
+            before = (a.read_bytes(), b.read_bytes())
+            jupytext_cli(["--sync", "--quiet", str(a)])
+            if (a.read_bytes(), b.read_bytes()) != before:
+                changed = [p.name for p, x in zip((a, b), before) if p.read_bytes() != x]
+                return (f"`jupytext --sync` would rewrite {', '.join(changed)} (when the {newer} file is newer): "
+                        f"re-execute with `make execute NB={md.stem}`")
     return None
 
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import jupytext
-import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +38,9 @@ def execute(md: Path, timeout: int = 1200) -> float:
         payload = json.loads(results.read_text())
         payload["notebook_wall_time_s"] = round(elapsed, 1)
         results.write_text(json.dumps(payload, indent=2) + "\n")
-    nbformat.write(nb, md.with_suffix(".ipynb"))
-    jupytext.write(nb, md, fmt="md:myst")  # keep the pair byte-for-byte in sync
+    # write both through jupytext, exactly as `jupytext --sync` would, so that a later --sync changes nothing
+    jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
+    jupytext.write(jupytext.read(md.with_suffix(".ipynb")), md, fmt="md:myst")
     return elapsed
 
 
