@@ -236,3 +236,33 @@ class AdapterExperimentConfig:
 def config_for(profile: Profile) -> AdapterExperimentConfig:
     """Chapter 4 settings for ``profile`` (the same in both: the profile scales the data via ``transfer``)."""
     return profile.pick(fast=AdapterExperimentConfig(), full=AdapterExperimentConfig(lr=1e-3, head_lr=5e-3))
+
+
+def chapter1_results(run) -> dict:
+    """Chapter 1's results for the same profile, source and seed as ``run`` (chapter 4 compares itself with them).
+
+    Looked up in ``run.results_dir``, then in the committed ``book/_results`` and in ``results/``. Missing
+    everywhere: :func:`course_lib.results.read_results`'s error (run chapter 1 first). Present but from another
+    profile/source/seed: a ``ValueError`` that says which run was found.
+    """
+    from course_lib.config import REPO_ROOT
+    from course_lib.results import read_results
+
+    chapter = "01_transfer_learning"
+    candidates = []
+    for d in (Path(run.results_dir), REPO_ROOT / "book" / "_results", REPO_ROOT / "results"):
+        if d.resolve() not in [c.resolve() for c in candidates] and (d / f"{chapter}.json").exists():
+            candidates.append(d)
+    if not candidates:
+        read_results(chapter, run.results_dir)  # raises FileNotFoundError naming what to run
+    wanted = (run.profile.name, run.source, run.seed)
+    found = []
+    for d in candidates:
+        results = read_results(chapter, d)
+        got = (results["profile"], results["source"], results["seed"])
+        if got == wanted:
+            return results
+        found.append(f"{d}: PROFILE={got[0]} SOURCE={got[1]} SEED={got[2]}")
+    raise ValueError(f"chapter 1's results come from another run ({'; '.join(found)}), this one is "
+                     f"PROFILE={wanted[0]} SOURCE={wanted[1]} SEED={wanted[2]}: run chapter 1 with the same "
+                     "parameters first")
