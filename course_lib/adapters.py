@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from course_lib.config import Profile
+from course_lib.wrapping import matches, wrap_linear_layers
 
 
 def _use_python_path(module: nn.Module, args):
@@ -113,9 +114,7 @@ class Adapted(nn.Module):
         return self.adapter(self.base_layer(x))  # (..., out_features)
 
 
-def _matches(name: str, targets: Iterable[str]) -> bool:
-    """peft's rule: a module matches a target if its full name equals it or ends with ``"." + target``."""
-    return any(name == t or name.endswith("." + t) for t in targets)
+_matches = matches  # peft's name-matching rule, shared with course_lib.lora
 
 
 def add_adapters(model: nn.Module, target_modules: Iterable[str], bottleneck_size: int | None = None,
@@ -132,27 +131,11 @@ def add_adapters(model: nn.Module, target_modules: Iterable[str], bottleneck_siz
     Returns:
         the names of the wrapped layers. Raises if nothing matched or a match is not an ``nn.Linear``.
     """
-    targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
-    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
-    names = [n for n, m in model.named_modules() if n and _matches(n, targets) and not isinstance(m, Adapted)]
-    names = [n for n in names if not any(n != o and n.startswith(o + ".") for o in names)]
-    if not names:
-        raise ValueError(f"no module of the model matches target_modules={targets}; names look like "
-                         f"{[n for n, _ in model.named_modules() if n][:6]}")
-    wrong = [f"{n} ({type(model.get_submodule(n)).__name__})" for n in names
-             if not isinstance(model.get_submodule(n), nn.Linear)]
-    if wrong:  # check all before changing anything
-        raise TypeError(f"Adapted wraps nn.Linear layers only; target_modules matched {wrong}")
-    for p in model.parameters():
-        p.requires_grad = False
-    for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Adapted(getattr(parent, child), bottleneck_size))
-    for name, module in model.named_modules():
-        if keep and _matches(name, keep):
-            for p in module.parameters():
-                p.requires_grad = True
+    names = wrap_linear_layers(model, target_modules, lambda layer: Adapted(layer, bottleneck_size), Adapted,
+                               modules_to_save)
+    for module in model.modules():
+        if isinstance(module, FeatureAdapter):
+            module.requires_grad_(True)
     return names
 
 

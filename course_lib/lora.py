@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.adapters import _matches, keep_python_path
+from course_lib.adapters import keep_python_path
+from course_lib.wrapping import matches as _matches, wrap_linear_layers
 from course_lib.config import Profile
 from course_lib.data import Sizes
 
@@ -155,31 +156,12 @@ def apply_lora(model: nn.Module, target_modules: str | Iterable[str], r: int = 8
     not an ``nn.Linear``.
     """
     _check_rank_alpha(r, alpha)
-    targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
-    keep = [modules_to_save] if isinstance(modules_to_save, str) else list(modules_to_save)
-    names = [n for n, m in model.named_modules()
-             if n and _matches(n, targets) and not isinstance(m, LinearWithLoRA)]
-    # do not descend into layers we are about to wrap (their inner base_layer would match ".base_layer" targets)
-    names = [n for n in names if not any(n != o and n.startswith(o + ".") for o in names)]
-    if not names:
-        raise ValueError(f"no module of the model matches target_modules={targets}; names look like "
-                         f"{[n for n, _ in model.named_modules() if n][:6]}")
-    wrong = [f"{n} ({type(model.get_submodule(n)).__name__})" for n in names
-             if not isinstance(model.get_submodule(n), nn.Linear)]
-    if wrong:  # check all before changing anything
-        raise TypeError(f"LoRA here wraps nn.Linear layers only; target_modules matched {wrong}")
-    for p in model.parameters():
-        p.requires_grad = False
-    for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, LinearWithLoRA(getattr(parent, child), r=r, alpha=alpha, lora_dropout=lora_dropout))
-    for name, module in model.named_modules():
+    names = wrap_linear_layers(
+        model, target_modules, lambda layer: LinearWithLoRA(layer, r=r, alpha=alpha, lora_dropout=lora_dropout),
+        LinearWithLoRA, modules_to_save)
+    for module in model.modules():
         if isinstance(module, LoRALayer):
             for p in (*module.lora_A.parameters(), *module.lora_B.parameters()):
-                p.requires_grad = True
-        elif keep and _matches(name, keep):
-            for p in module.parameters():
                 p.requires_grad = True
     return names
 
