@@ -133,8 +133,6 @@ def load_text_classification(name: str, source: str, sizes: Sizes = Sizes(), see
     ``validation`` is 5% of ``train`` held out with ``seed``; each split is then capped at ``sizes``.
     Offline data are generated with enough rows for the caps (or 25,000 train / 25,000 test without caps).
     """
-    from datasets import DatasetDict
-
     name = _check_name(name)
     if source == "hub":
         raw = _hub_raw(name)
@@ -146,6 +144,13 @@ def load_text_classification(name: str, source: str, sizes: Sizes = Sizes(), see
         raw = _offline_raw(name, n_train, sizes.test or 25_000, seed)
     else:
         raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    return split_and_cap(raw, sizes, seed)
+
+
+def split_and_cap(raw, sizes: Sizes, seed: int):
+    """Hold out 5% of ``raw["train"]`` as ``validation`` (seeded), keep ``raw["test"]``, then cap each split."""
+    from datasets import DatasetDict
+
     split = raw["train"].train_test_split(test_size=VALIDATION_FRACTION, seed=seed, shuffle=True)
     out = DatasetDict({"train": split["train"], "validation": split["test"], "test": raw["test"]})
     for key in ("train", "validation", "test"):
