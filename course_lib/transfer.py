@@ -107,13 +107,24 @@ def news_checkpoint(run: Run):
 
 
 def pretrain_on_news(run: Run, data: TransferData, cfg: TransferConfig) -> tuple[TransformerClassifier, History]:
-    """Train the 4-class news classifier and save its best weights to :func:`news_checkpoint`."""
+    """Train the 4-class news classifier and publish its best weights at :func:`news_checkpoint`.
+
+    Training writes to a private file that is moved into place only when training is done, so a chapter that
+    loads the shared file at the same time (chapters 4 and 5 under parallel nbval) never sees a half-trained model.
+    """
+    import os
+    import shutil
+
     torch.manual_seed(run.seed)
     model = new_model(data, cfg, num_labels=len(data.news_labels))
+    private = checkpoint_path(run, f"news_pretrain-{os.getpid()}")
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
                                data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.lr,
-                               patience=cfg.patience, checkpoint=news_checkpoint(run),
+                               patience=cfg.patience, checkpoint=private,
                                mixed_precision=cfg.mixed_precision, desc="news pretraining")
+    staged = news_checkpoint(run).with_suffix(f".{os.getpid()}.tmp")
+    shutil.move(private, staged)
+    os.replace(staged, news_checkpoint(run))  # atomic on one file system
     return model, history
 
 
