@@ -32,8 +32,8 @@ def test_out_of_sync_is_detected(tmp_path):
 
     md = tmp_path / "01_x.md"
     md.write_text("---\njupytext:\n  formats: md:myst,ipynb\n---\n\n# T\n\n```{code-cell} ipython3\nx = 1\n```\n")
-    nb = jupytext.read(md)
-    jupytext.write(nb, tmp_path / "01_x.ipynb")
+    jupytext.write(jupytext.read(md), tmp_path / "01_x.ipynb", fmt="ipynb")
+    jupytext.write(jupytext.read(tmp_path / "01_x.ipynb"), md, fmt="md:myst")  # the canonical pair
     assert out_of_sync(md, tmp_path / "01_x.ipynb") is None
     md.write_text(md.read_text().replace("x = 1", "x = 2"))
     assert "differ" in out_of_sync(md, tmp_path / "01_x.ipynb")
