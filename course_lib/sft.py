@@ -273,8 +273,8 @@ class SFTSettings:
 def sft_settings_for(profile: Profile) -> SFTSettings:
     """``fast``: LoRA, a few dozen steps on short sequences (CPU). ``full``: the source's full fine-tuning (GPU)."""
     return profile.pick(
-        fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=48), max_length=96, batch_size=8,
-                         max_steps=30, num_train_epochs=1, lr=1e-3, use_lora=True),
+        fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=32), max_length=96, batch_size=8,
+                         max_steps=16, num_train_epochs=1, lr=1e-3, use_lora=True, max_new_tokens=32),
         full=SFTSettings(sizes=Sizes(train=None, validation=None, test=None), max_length=1024, batch_size=8,
                          max_steps=-1, num_train_epochs=3, lr=2e-5, use_lora=False, max_new_tokens=128,
                          gradient_checkpointing=True, mixed_precision="bf16"),

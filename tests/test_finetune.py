@@ -41,7 +41,7 @@ def tiny_model(vocab_size, num_labels=5):
 
 def test_config_profiles():
     fast, full = config_for(Profile("fast")), config_for(Profile("full"))
-    assert isinstance(fast, FinetuneConfig) and fast.sizes.train == 1000 and fast.max_length <= 128
+    assert isinstance(fast, FinetuneConfig) and fast.sizes.train >= 500 and fast.max_length <= 128
     assert full.sizes.train > fast.sizes.train and full.mixed_precision == "bf16"
     assert resolve_precision("no") == "no"
     if not torch.cuda.is_available():

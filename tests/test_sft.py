@@ -83,7 +83,7 @@ def test_load_dialogues_offline_reads_the_guanaco_format(tmp_cache):
 
 def test_settings_profiles():
     fast, full = sft.sft_settings_for(Profile("fast")), sft.sft_settings_for(Profile("full"))
-    assert fast.use_lora and fast.max_length <= 128 and 0 < fast.max_steps <= 60
+    assert fast.use_lora and fast.max_length <= 128 and 0 < fast.max_steps <= 40
     assert not full.use_lora and full.max_length >= 512 and full.mixed_precision == "bf16"
 
 
