@@ -367,6 +367,10 @@ def make_sft_trainer(model, tokenizer, train, cfg: SFTSettings, *, eval_dataset=
             )
             trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                                  processing_class=tokenizer)
+        if not show_progress():  # without progress bars the trainer would print every log dict instead
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
     finally:
         hf_logging.set_verbosity(verbosity)
     return trainer
