@@ -48,15 +48,22 @@ How the label is decided (the "clean" label, before noise)
 Transfer between the tasks is built in through shared *skills*, not shared labels
     - News uses the same evaluative adjectives and adverbs as the reviews (``a stunning win``, ``a bitter
       defeat``, ``a strong quarter``, ``a weak quarter``, ``a promising breakthrough``, ``a flawed study``,
-      ``a peaceful deal``, ``a deadly attack``), spread evenly over all four topics, including negated forms
-      (``the quarter was not as weak as feared``).
+      ``a peaceful deal``, ``a deadly attack``) in all four topics, including negated forms
+      (``the quarter was not as weak as feared``). As in real news, the share of good news differs by topic
+      (``NEWS_GOOD_SHARE``: World mostly bad news, Sci/Tech mostly promising), so reading polarity, negation
+      included, is worth a little to a topic classifier too. Polarity never decides a topic on its own.
     - News needs compositional reading too (``NEWS_COMPOSITION_RATE``): a negated or contrasted topic cue
       (``the row was not about the election but about the league final`` is Sports), background mentions
-      (``the bank, a sponsor of the league final, reported a weak quarter`` is Business) and
-      ``although X dominated the headlines, Y`` clauses. A model pretrained on news has learnt that the words
-      under ``not`` and before ``but`` matter less: the same scope skill the reviews need.
-    - Reviews about sport, business, politics and science reuse the news topic words as neutral plot filler,
-      so a news-pretrained encoder already knows these words and must learn only that they carry no sentiment.
+      (``the bank, a sponsor of the league final, reported a weak quarter`` is Business), marked background
+      sentences (``meanwhile, ...``) and ``although X dominated the headlines, Y`` clauses. A model
+      pretrained on news has learnt that the words under ``not`` and before ``but`` matter less: the same
+      scope skill the reviews need.
+    - Reviews about sport, business, politics and science reuse the news topic words as neutral plot filler
+      (the ``topics`` argument of :func:`make_reviews` picks the movie topics). This is a double-edged
+      design, on purpose: a news-pretrained encoder knows these words, but it has learnt that they *matter*,
+      and fine-tuning must teach it that in a review they carry no sentiment. With few review examples and
+      few epochs the gain from pretraining is therefore modest and varies with the seed; report it over
+      several seeds.
 
 Splits and seeds
     Each call is fully determined by ``(n, seed)`` and uses its own ``random.Random(seed)``; no global
@@ -94,6 +101,7 @@ CONTRAST_RATE = 0.45  # chance that a review / rating contains an "X, but Y" sen
 REVIEW_MIXED_RATE = 0.30  # chance that a minor review clause disagrees with the review's polarity
 NEWS_COMPOSITION_RATE = 0.30  # share of news items whose topic cue is negated, contrasted or backgrounded
 NEWS_BACKGROUND_RATE = 0.7  # chance that a composed news item adds a marked background sentence on the distractor
+NEWS_GOOD_SHARE = (0.3, 0.6, 0.5, 0.7)  # share of good (vs bad) evaluations in World, Sports, Business, Sci/Tech
 NEWS_EVALUATIVE_RATE = 0.60  # share of news items with an evaluative phrase (a stunning win, a weak quarter)
 REVIEW_CLAUSES = (1, 4)  # range of plain evaluative sentences per review (plus contrast and verdict)
 REVIEW_VERDICT_RATE = 0.85  # chance of a closing verdict ("overall, the film is ...")
@@ -159,13 +167,17 @@ BUSINESS_LEXICON = Lexicon(
     negatable_pos=("good", "great", "impressive", "acceptable", "worth it", "special"),
     negatable_neg=("bad", "disappointing", "poor"),
 )
+# News borrows most of the movie words too (a dull draw, an entertaining final, a clumsy launch), so that a
+# news-trained encoder has met the reviews' evaluation vocabulary in evaluative positions.
 NEWS_LEXICON = Lexicon(
-    pos_mild=CORE_POS_MILD + ("promising", "encouraging", "steady", "healthy", "robust"),
-    pos_strong=CORE_POS_STRONG + ("historic", "exceptional"),
-    neg_mild=CORE_NEG_MILD + ("shaky", "fragile", "grim", "bleak"),
-    neg_strong=CORE_NEG_STRONG + ("dire", "catastrophic"),
-    negatable_pos=("good", "strong", "impressive", "encouraging", "promising"),
-    negatable_neg=("bad", "weak", "disappointing", "poor"),
+    pos_mild=CORE_POS_MILD + ("promising", "encouraging", "steady", "healthy", "robust", "entertaining",
+                              "clever", "smart", "effective", "satisfying", "enjoyable", "exciting"),
+    pos_strong=CORE_POS_STRONG + ("historic", "exceptional", "amazing", "terrific", "extraordinary", "magnificent"),
+    neg_mild=CORE_NEG_MILD + ("shaky", "fragile", "grim", "bleak", "dull", "boring", "clumsy", "messy",
+                              "predictable", "flat", "sloppy", "uneven"),
+    neg_strong=CORE_NEG_STRONG + ("dire", "catastrophic", "painful", "pathetic", "miserable", "hopeless"),
+    negatable_pos=("good", "strong", "impressive", "encouraging", "promising", "enjoyable", "exciting"),
+    negatable_neg=("bad", "weak", "disappointing", "poor", "dull", "boring"),
 )
 INTENSIFY_MILD = ["very", "really", "extremely", "incredibly", "remarkably", "genuinely", "truly"]
 INTENSIFY_STRONG = ["truly", "utterly", "absolutely", "simply", "really"]
@@ -507,11 +519,11 @@ def _plot_sentences(rng: random.Random, topic: str, k: int, film: str) -> list[s
 
 
 def _review_text(rng: random.Random, label: int, negation_rate: float, contrast_rate: float,
-                 mixed_rate: float) -> tuple[str, dict[str, Any]]:
+                 mixed_rate: float, topics: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """One review for ``label`` and its weighted clause score (see the module docstring)."""
     sign = 1 if label == 1 else -1
     film = rng.choice(FILM)
-    topic = rng.choice(list(MOVIE_TOPICS))
+    topic = rng.choice(topics)
     strength = rng.uniform(0.7, 2.8)  # how strongly the reviewer feels overall
     score, negations, contrast = 0.0, 0, False
 
@@ -560,7 +572,8 @@ def _review_text(rng: random.Random, label: int, negation_rate: float, contrast_
 
 def make_reviews(n: int, seed: int = 0, *, return_meta: bool = False, noise: float = REVIEW_NOISE,
                  negation_rate: float = NEGATION_RATE, contrast_rate: float = CONTRAST_RATE,
-                 mixed_rate: float = REVIEW_MIXED_RATE, words: tuple[int, int] = REVIEW_WORDS):
+                 mixed_rate: float = REVIEW_MIXED_RATE, topics: tuple[str, ...] = tuple(MOVIE_TOPICS),
+                 words: tuple[int, int] = REVIEW_WORDS):
     """``n`` synthetic movie reviews ``{"text", "label"}`` (0 = neg, 1 = pos), IMDB schema.
 
     Reviews are long (``words``, mean about 110) and mix neutral plot retelling with evaluative clauses that
@@ -574,7 +587,7 @@ def make_reviews(n: int, seed: int = 0, *, return_meta: bool = False, noise: flo
     for label in _balanced_labels(rng, n, 2):
         sign = 1 if label == 1 else -1
         while True:
-            text, info = _review_text(rng, label, negation_rate, contrast_rate, mixed_rate)
+            text, info = _review_text(rng, label, negation_rate, contrast_rate, mixed_rate, tuple(topics))
             if info["score"] * sign > 0.5 and words[0] <= _n_words(text) <= words[1]:
                 break
         flipped = rng.random() < noise
@@ -850,19 +863,19 @@ NEWS_SUBJECT_NOUNS = ["the row", "the dispute", "the debate", "the story", "the 
                       "the protest", "the court case"]
 
 
-def _news_evaluation(rng: random.Random, topic: int, negation_rate: float) -> str:
-    """An evaluative sentence for a news item, good or bad with equal chance: polarity is NOT a topic cue."""
-    good = rng.random() < 0.5
+def _news_evaluation(rng: random.Random, topic: int, negation_rate: float, good_share: float) -> tuple[str, bool]:
+    """An evaluative sentence for a news item and whether it is good news (with chance ``good_share``)."""
+    good = rng.random() < good_share
     value = (1 if good else -1) * rng.uniform(0.8, 2.8)
     good_t, bad_t = rng.choice(NEWS_EVALUATIVE[topic])
     template = good_t if good else bad_t
     if "{adjp}" in template:
         phrase, _ = adjective_phrase(rng, value, NEWS_LEXICON, rng.random() < negation_rate)
-        return template.replace("{adjp}", phrase)
+        return template.replace("{adjp}", phrase), good
     adj = attributive_adjective(rng, value, NEWS_LEXICON)
     if rng.random() < 0.4:
         adj = rng.choice(NEWS_GOOD_EXTRA if good else NEWS_BAD_EXTRA)
-    return template.replace("a {adj}", f"{_article(adj)} {adj}").replace("{adj}", adj)
+    return template.replace("a {adj}", f"{_article(adj)} {adj}").replace("{adj}", adj), good
 
 
 def _news_composed(rng: random.Random, topic: int) -> tuple[str, int]:
@@ -887,7 +900,7 @@ def _news_composed(rng: random.Random, topic: int) -> tuple[str, int]:
 
 
 def _news_text(rng: random.Random, topic: int, composition_rate: float, evaluative_rate: float,
-               negation_rate: float) -> tuple[str, dict[str, Any]]:
+               negation_rate: float, good_share: tuple[float, ...]) -> tuple[str, dict[str, Any]]:
     """A headline-like first sentence, then one or two body sentences."""
     distractor = None
     if rng.random() < composition_rate:
@@ -901,30 +914,33 @@ def _news_text(rng: random.Random, topic: int, composition_rate: float, evaluati
         if rng.random() < 0.15:  # markers also occur on on-topic sentences, so they are no topic cue
             body = f"{rng.choice(BACKGROUND_MARKERS)}, {body}"
         sentences = [_sentence(_fill(rng, rng.choice(NEWS_HEADLINES[topic]), NEWS_SLOTS)), _sentence(body)]
-    evaluative = rng.random() < evaluative_rate
-    if evaluative:
-        sentences.append(_sentence(_news_evaluation(rng, topic, negation_rate)))
+    evaluation = None  # None, or True / False for good / bad news
+    if rng.random() < evaluative_rate:
+        text, evaluation = _news_evaluation(rng, topic, negation_rate, good_share[topic])
+        sentences.append(_sentence(text))
     elif rng.random() < 0.5:
         sentences.append(_sentence(_fill(rng, rng.choice(NEWS_BODIES[topic]), NEWS_SLOTS)))
-    return " ".join(sentences), {"distractor": distractor, "evaluative": evaluative}
+    return " ".join(sentences), {"distractor": distractor, "evaluation": evaluation}
 
 
 def make_news(n: int, seed: int = 0, *, return_meta: bool = False, noise: float = NEWS_NOISE,
               composition_rate: float = NEWS_COMPOSITION_RATE, evaluative_rate: float = NEWS_EVALUATIVE_RATE,
-              negation_rate: float = NEGATION_RATE, words: tuple[int, int] = NEWS_WORDS):
+              negation_rate: float = NEGATION_RATE, good_share: tuple[float, ...] = NEWS_GOOD_SHARE,
+              words: tuple[int, int] = NEWS_WORDS):
     """``n`` synthetic short news items ``{"text", "label"}``: 0 World, 1 Sports, 2 Business, 3 Sci/Tech.
 
     A headline-like first sentence plus one or two sentences (``words``). ``composition_rate`` of the items
     mention another topic in a negated, background or contrasted clause (``distractor`` in the meta), and
-    ``evaluative_rate`` carry a good-or-bad evaluation in the reviews' vocabulary. ``noise`` of the labels
+    ``evaluative_rate`` carry an evaluation in the reviews' vocabulary, good with chance ``good_share[topic]``
+    (World news is mostly bad news, Sci/Tech mostly promising, as in real news). ``noise`` of the labels
     move to a random other topic. ``return_meta=True`` returns ``(examples, meta)`` with ``clean_label``,
-    ``flipped``, ``distractor`` (topic id or None) and ``evaluative``.
+    ``flipped``, ``distractor`` (topic id or None) and ``evaluation`` (None, True = good, False = bad news).
     """
     rng = random.Random(seed)
     examples, meta = [], []
     for topic in _balanced_labels(rng, n, 4):
         while True:
-            text, info = _news_text(rng, topic, composition_rate, evaluative_rate, negation_rate)
+            text, info = _news_text(rng, topic, composition_rate, evaluative_rate, negation_rate, good_share)
             if words[0] <= _n_words(text) <= words[1]:
                 break
         flipped = rng.random() < noise

@@ -143,3 +143,12 @@ def test_make_splits_uses_independent_seeds():
     assert S.split_seed(1, "other") != S.split_seed(1, "train")
     with pytest.raises(ValueError):
         S.make_splits("tweets", sizes)
+
+
+def test_knobs_reach_the_text():
+    _, meta = S.make_news(800, 9, return_meta=True, good_share=(0.0, 1.0, 0.0, 1.0), evaluative_rate=1.0)
+    assert all(m["evaluation"] == (m["clean_label"] in (1, 3)) for m in meta)
+    _, meta = S.make_reviews(100, 9, return_meta=True, topics=("crime",))
+    assert {m["topic"] for m in meta} == {"crime"}
+    plain, meta = S.make_reviews(200, 9, return_meta=True, negation_rate=0.0, contrast_rate=0.0)
+    assert not any(m["negations"] or m["contrast"] for m in meta)
