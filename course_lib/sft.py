@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.config import Profile, Run, cache_dir
-from course_lib.data import VALIDATION_FRACTION, Sizes
+from course_lib.data import Sizes, split_and_cap
 from course_lib.training import show_progress
 
 HUMAN = "### Human:"
@@ -229,7 +229,7 @@ def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
     ``hub``: ``timdettmers/openassistant-guanaco``; ``offline``: :func:`build_docs_qa`, read with the same
     ``load_dataset`` call. ``validation`` is 5% of ``train`` (seeded), then each split is capped at ``sizes``.
     """
-    from datasets import DatasetDict, load_dataset
+    from datasets import load_dataset
 
     if source == "hub":
         raw = load_dataset(GUANACO)
@@ -238,13 +238,7 @@ def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
         raw = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
     else:
         raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-    split = raw["train"].train_test_split(test_size=VALIDATION_FRACTION, seed=seed, shuffle=True)
-    out = DatasetDict({"train": split["train"], "validation": split["test"], "test": raw["test"]})
-    for key in ("train", "validation", "test"):
-        cap = getattr(sizes, key)
-        if cap is not None and cap < len(out[key]):
-            out[key] = out[key].shuffle(seed=seed).select(range(cap))
-    return out
+    return split_and_cap(raw, sizes, seed)
 
 
 # --------------------------------------------------------------------------------------------------------------
