@@ -61,9 +61,10 @@ Transfer between the tasks is built in through shared *skills*, not shared label
     - Reviews about sport, business, politics and science reuse the news topic words as neutral plot filler
       (the ``topics`` argument of :func:`make_reviews` picks the movie topics). This is a double-edged
       design, on purpose: a news-pretrained encoder knows these words, but it has learnt that they *matter*,
-      and fine-tuning must teach it that in a review they carry no sentiment. With few review examples and
-      few epochs the gain from pretraining is therefore modest and varies with the seed; report it over
-      several seeds.
+      and fine-tuning must teach it that in a review they carry no sentiment. Topic pretraining also leaves
+      little polarity in the encoder's pooled features, so with few review examples and few epochs the
+      effect of pretraining is small, varies with the seed and can be negative; compare it over several
+      seeds.
 
 Splits and seeds
     Each call is fully determined by ``(n, seed)`` and uses its own ``random.Random(seed)``; no global
