@@ -19,7 +19,9 @@ for model selection.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,24 +98,44 @@ def write_imdb_folder(root: str | os.PathLike, splits: dict[str, list[dict]]) ->
     return root
 
 
+def generator_version() -> str:
+    """A short hash of the generator's source: part of the offline cache key.
+
+    Any edit to :mod:`course_lib.synthetic` changes the data it makes, so cached corpora from an older generator
+    must never be read back as if they were current (the chapters' stored outputs would no longer reproduce).
+    """
+    from course_lib import synthetic
+
+    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
+
+
 def _offline_raw(name: str, n_train: int, n_test: int, seed: int):
-    """Generate (once, cached) the synthetic stand-in for ``name`` and load it through the real path."""
+    """Generate (once, cached) the synthetic stand-in for ``name`` and load it through the real path.
+
+    The cache folder is keyed by the generator's version, seed and sizes; it is written under a temporary name and
+    renamed when complete, so an interrupted run or a parallel one never leaves a half-written corpus behind.
+    """
     from datasets import DatasetDict, load_dataset
 
     from course_lib import synthetic
 
-    folder = cache_dir("data", name, f"seed{seed}-train{n_train}-test{n_test}")
-    done = folder / "COMPLETE"
-    if not done.exists():
+    folder = cache_dir("data", name) / f"gen{generator_version()}-seed{seed}-train{n_train}-test{n_test}"
+    if not folder.is_dir():
+        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         rows = synthetic.make_splits(SYNTHETIC_KIND[name], {"train": n_train, "test": n_test}, seed=seed)
         if name == "imdb":
-            write_imdb_folder(folder / "aclImdb", rows)
+            write_imdb_folder(staging / "aclImdb", rows)
         else:
             import pandas as pd
 
             for split, split_rows in rows.items():
-                pd.DataFrame(split_rows, columns=["label", "text"]).to_parquet(folder / f"{split}.parquet")
-        done.write_text("ok")
+                pd.DataFrame(split_rows, columns=["label", "text"]).to_parquet(staging / f"{split}.parquet")
+        try:
+            staging.rename(folder)
+        except OSError:  # another process published the same corpus first: theirs is identical, keep it
+            shutil.rmtree(staging, ignore_errors=True)
     if name == "imdb":
         return load_imdb_folder(folder / "aclImdb")
     files = {s: str(folder / f"{s}.parquet") for s in ("train", "test")}

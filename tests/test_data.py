@@ -45,3 +45,14 @@ def test_ag_news_parquet_format_goes_through_load_dataset(tmp_cache):
     files = list(tmp_cache.glob("data/ag_news/*/train.parquet"))
     frame = pd.read_parquet(files[0])
     assert list(frame.columns) == ["label", "text"]
+
+
+def test_offline_cache_is_keyed_by_generator_version(tmp_cache, monkeypatch):
+    from course_lib import data
+
+    load_text_classification("yelp", "offline", Sizes(train=20, validation=2, test=10), seed=0)
+    folders = [p.name for p in (tmp_cache / "data" / "yelp").iterdir()]
+    assert folders == [f"gen{data.generator_version()}-seed0-train40-test10"]  # published, no staging left over
+    monkeypatch.setattr(data, "generator_version", lambda: "edited0000")
+    load_text_classification("yelp", "offline", Sizes(train=20, validation=2, test=10), seed=0)
+    assert "gen{}-seed0-train40-test10".format("edited0000") in [p.name for p in (tmp_cache / "data" / "yelp").iterdir()]
