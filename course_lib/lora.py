@@ -306,12 +306,14 @@ def config_for(profile: Profile) -> LoRAExperimentConfig:
                                   image_pretrain_epochs=10, image_batch_size=128, patience=6))
 
 
-def text_classifier_checkpoint(run) -> Path:
-    """Cached news-pretrained :class:`~course_lib.models.TextClassifier`, per profile, source and seed."""
+def text_classifier_checkpoint(run, cfg: "LoRAExperimentConfig", data) -> Path:
+    """Cached news-pretrained :class:`~course_lib.models.TextClassifier`, per profile, source, seed and settings."""
     from course_lib.config import cache_dir
+    from course_lib.transfer import settings_digest
 
-    return cache_dir("checkpoints", "news_pretrained") / (
-        f"textclassifier-news-{run.profile.name}-{run.source}-seed{run.seed}.safetensors")
+    digest = settings_digest(run, cfg, {split: len(rows) for split, rows in data.news.items()})
+    name = f"textclassifier-news-{run.profile.name}-{run.source}-seed{run.seed}-{digest}.safetensors"
+    return cache_dir("checkpoints", "news_pretrained") / name
 
 
 def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
@@ -324,7 +326,7 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
 
     model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
                            pad_index=data.vocab.pad_index)
-    path = text_classifier_checkpoint(run)
+    path = text_classifier_checkpoint(run, cfg, data)
     if path.exists():
         return load_weights(model, path), None
     torch.manual_seed(run.seed)

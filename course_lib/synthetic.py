@@ -50,8 +50,14 @@ Transfer between the tasks is built in through shared *skills*, not shared label
       defeat``, ``a strong quarter``, ``a weak quarter``, ``a promising breakthrough``, ``a flawed study``,
       ``a peaceful deal``, ``a deadly attack``) in all four topics, including negated forms
       (``the quarter was not as weak as feared``). As in real news, the share of good news differs by topic
-      (``NEWS_GOOD_SHARE``: World mostly bad news, Sci/Tech mostly promising), so reading polarity, negation
-      included, is worth a little to a topic classifier too. Polarity never decides a topic on its own.
+      (``NEWS_GOOD_SHARE``: World mostly bad news, Sci/Tech mostly promising).
+    - **Tone-led items** (``NEWS_TONE_LED_RATE`` of World and Sci/Tech): a reaction with no topic words at all
+      (``critics said the ending was not bad at all. the start was dull, but the outcome was superb.``), built
+      like a short review: several clauses, negated, hedged and contrasted, whose weighted polarity decides
+      between bad news (World) and good news (Sci/Tech). A topic classifier cannot get these right without
+      reading polarity the way the reviews need it, so pretraining on news leaves a polarity reader in the
+      encoder. Measured in chapter 1: with few labelled reviews, fine-tuning the news-pretrained encoder beats
+      training from scratch by a wide margin; without tone-led items it lost to scratch.
     - News needs compositional reading too (``NEWS_COMPOSITION_RATE``): a negated or contrasted topic cue
       (``the row was not about the election but about the league final`` is Sports), background mentions
       (``the bank, a sponsor of the league final, reported a weak quarter`` is Business), marked background
@@ -61,10 +67,8 @@ Transfer between the tasks is built in through shared *skills*, not shared label
     - Reviews about sport, business, politics and science reuse the news topic words as neutral plot filler
       (the ``topics`` argument of :func:`make_reviews` picks the movie topics). This is a double-edged
       design, on purpose: a news-pretrained encoder knows these words, but it has learnt that they *matter*,
-      and fine-tuning must teach it that in a review they carry no sentiment. Topic pretraining also leaves
-      little polarity in the encoder's pooled features, so with few review examples and few epochs the
-      effect of pretraining is small, varies with the seed and can be negative; compare it over several
-      seeds.
+      and fine-tuning must teach it that in a review they carry no sentiment. This is why linear probing (the
+      frozen news encoder's features) stays far behind fine-tuning.
 
 Splits and seeds
     Each call is fully determined by ``(n, seed)`` and uses its own ``random.Random(seed)``; no global
@@ -104,6 +108,7 @@ NEWS_COMPOSITION_RATE = 0.30  # share of news items whose topic cue is negated, 
 NEWS_BACKGROUND_RATE = 0.7  # chance that a composed news item adds a marked background sentence on the distractor
 NEWS_GOOD_SHARE = (0.3, 0.6, 0.5, 0.7)  # share of good (vs bad) evaluations in World, Sports, Business, Sci/Tech
 NEWS_EVALUATIVE_RATE = 0.60  # share of news items with an evaluative phrase (a stunning win, a weak quarter)
+NEWS_TONE_LED_RATE = 0.50  # share of World and Sci/Tech items with no topic words, told apart by their tone alone
 REVIEW_CLAUSES = (1, 4)  # range of plain evaluative sentences per review (plus contrast and verdict)
 REVIEW_VERDICT_RATE = 0.85  # chance of a closing verdict ("overall, the film is ...")
 REVIEW_RECOMMEND_RATE = 0.4  # chance of a recommendation ("save your money", "do not miss it")
@@ -924,30 +929,76 @@ def _news_text(rng: random.Random, topic: int, composition_rate: float, evaluati
     return " ".join(sentences), {"distractor": distractor, "evaluation": evaluation}
 
 
+# Tone-led items: no topic words at all, only reactions whose overall polarity tells bad news (World) from good
+# news (Sci/Tech). Like a review, an item has several evaluative clauses about shared subjects (the performance,
+# the ending, the story), negated, hedged and contrasted, and the weighted sum of their values decides.
+TONE_OPENINGS = ["reaction came quickly on {day}", "the report was released on {day}",
+                 "officials gave their verdict on {day}", "the news broke late on {day}",
+                 "the first reports came in on {day}", "observers had waited {num} days for the result",
+                 "the announcement was made on {day}", "people across the country followed the news"]
+TONE_SUBJECTS = ["the outcome", "the result", "the response", "the performance", "the ending", "the story",
+                 "the mood", "the start", "the show", "the effort", "the event", "the news"]
+TONE_FRAMES = ["observers called {subj} {adjp}", "{subj} was {adjp}", "critics said {subj} was {adjp}",
+               "most agreed that {subj} was {adjp}", "experts described {subj} as {adjp}"]
+
+
+def _news_tone_led(rng: random.Random, good: bool, negation_rate: float) -> str:
+    """A topic-free news item whose only signal is its tone: good news (Sci/Tech) or bad news (World).
+
+    Clauses are drawn around the item's sign (one in four points the other way); a clause after ``but`` counts
+    1.5x and the one before it 0.4x, and the item is redrawn until the weighted sum agrees with its label.
+    """
+    sign = 1 if good else -1
+    while True:
+        sentences, score = [_sentence(_fill(rng, rng.choice(TONE_OPENINGS), NEWS_SLOTS))], 0.0
+        for _ in range(rng.randint(1, 3)):
+            value = (-sign if rng.random() < 0.25 else sign) * rng.uniform(0.5, 2.8)
+            phrase, _ = adjective_phrase(rng, value, NEWS_LEXICON, rng.random() < negation_rate)
+            frame = rng.choice(TONE_FRAMES).format(subj=rng.choice(TONE_SUBJECTS), adjp=phrase)
+            sentences.append(_sentence(frame))
+            score += value
+        if rng.random() < CONTRAST_RATE:
+            first_v, second_v = -sign * rng.uniform(0.5, 2.0), sign * rng.uniform(0.8, 2.8)
+            first, _ = adjective_phrase(rng, first_v, NEWS_LEXICON, rng.random() < negation_rate)
+            second, _ = adjective_phrase(rng, second_v, NEWS_LEXICON, rng.random() < negation_rate)
+            a, b = rng.sample(TONE_SUBJECTS, 2)
+            sentences.append(_sentence(f"{a} was {first}, but {b} was {second}"))
+            score += 0.4 * first_v + 1.5 * second_v
+        if score * sign > 0.5:
+            return " ".join(sentences)
+
+
 def make_news(n: int, seed: int = 0, *, return_meta: bool = False, noise: float = NEWS_NOISE,
               composition_rate: float = NEWS_COMPOSITION_RATE, evaluative_rate: float = NEWS_EVALUATIVE_RATE,
               negation_rate: float = NEGATION_RATE, good_share: tuple[float, ...] = NEWS_GOOD_SHARE,
-              words: tuple[int, int] = NEWS_WORDS):
+              tone_led_rate: float = NEWS_TONE_LED_RATE, words: tuple[int, int] = NEWS_WORDS):
     """``n`` synthetic short news items ``{"text", "label"}``: 0 World, 1 Sports, 2 Business, 3 Sci/Tech.
 
     A headline-like first sentence plus one or two sentences (``words``). ``composition_rate`` of the items
     mention another topic in a negated, background or contrasted clause (``distractor`` in the meta), and
     ``evaluative_rate`` carry an evaluation in the reviews' vocabulary, good with chance ``good_share[topic]``
     (World news is mostly bad news, Sci/Tech mostly promising, as in real news). ``noise`` of the labels
-    move to a random other topic. ``return_meta=True`` returns ``(examples, meta)`` with ``clean_label``,
-    ``flipped``, ``distractor`` (topic id or None) and ``evaluation`` (None, True = good, False = bad news).
+    move to a random other topic. ``tone_led_rate`` of the World and Sci/Tech items have no topic words at all:
+    only their tone tells bad news (World) from good news (Sci/Tech), so a topic classifier must learn to read
+    polarity, negation and contrast included. ``return_meta=True`` returns ``(examples, meta)`` with
+    ``clean_label``, ``flipped``, ``distractor`` (topic id or None), ``evaluation`` (None, True = good,
+    False = bad news) and ``tone_led``.
     """
     rng = random.Random(seed)
     examples, meta = [], []
     for topic in _balanced_labels(rng, n, 4):
+        tone_led = topic in (0, 3) and rng.random() < tone_led_rate
         while True:
-            text, info = _news_text(rng, topic, composition_rate, evaluative_rate, negation_rate, good_share)
+            if tone_led:
+                text, info = _news_tone_led(rng, topic == 3, negation_rate), {"distractor": None, "evaluation": topic == 3}
+            else:
+                text, info = _news_text(rng, topic, composition_rate, evaluative_rate, negation_rate, good_share)
             if words[0] <= _n_words(text) <= words[1]:
                 break
         flipped = rng.random() < noise
         label = rng.choice([t for t in range(4) if t != topic]) if flipped else topic
         examples.append({"text": text, "label": label})
-        meta.append({"clean_label": topic, "flipped": flipped, **info})
+        meta.append({"clean_label": topic, "flipped": flipped, "tone_led": tone_led, **info})
     return (examples, meta) if return_meta else examples
 
 

@@ -118,7 +118,8 @@ def test_ratings_are_graded():
 
 def test_news_shares_evaluation_and_needs_composition():
     data, meta = S.make_news(1000, 5, return_meta=True)
-    composed = sum(m["distractor"] is not None for m in meta) / len(meta)
+    topical = [m for m in meta if not m["tone_led"]]
+    composed = sum(m["distractor"] is not None for m in topical) / len(topical)
     assert abs(composed - S.NEWS_COMPOSITION_RATE) < 0.06
     news_words = {t for e in data for t in basic_english(e["text"])}
     review_words = {t for e in S.make_reviews(300, 5) for t in basic_english(e["text"])}
@@ -127,6 +128,22 @@ def test_news_shares_evaluation_and_needs_composition():
     assert len(shared_eval) >= 15, shared_eval
     text = " ".join(e["text"].lower() for e in data)
     assert " was not about " in text and ", but " in text
+
+
+def test_tone_led_news_are_told_apart_by_polarity_alone():
+    data, meta = S.make_news(2000, 6, return_meta=True, noise=0.0)
+    tone = [(e, m) for e, m in zip(data, meta) if m["tone_led"]]
+    per_topic = {t: sum(m["clean_label"] == t for _, m in tone) / sum(m["clean_label"] == t for m in meta)
+                 for t in range(4)}
+    assert per_topic[1] == per_topic[2] == 0  # only World (bad news) and Sci/Tech (good news)
+    assert all(abs(per_topic[t] - S.NEWS_TONE_LED_RATE) < 0.06 for t in (0, 3)), per_topic
+    assert all(m["evaluation"] == (e["label"] == 3) for e, m in tone)
+    cues = [c for t in range(4) for c in S.TOPIC_CUES[t]] + S.TEAMS + S.NEWS_SLOTS["firm"] + S.NEWS_SLOTS["tech"]
+    assert not [c for e, _ in tone for c in cues if c.lower() in e["text"].lower()]  # no topic words at all
+    # the same surface words appear on both sides: only their composition (negation, but) decides
+    world = {w for e, _ in tone if e["label"] == 0 for w in basic_english(e["text"])}
+    scitech = {w for e, _ in tone if e["label"] == 3 for w in basic_english(e["text"])}
+    assert {"good", "bad", "not", "but"} <= world & scitech
 
 
 def test_make_splits_uses_independent_seeds():
