@@ -28,6 +28,7 @@ setup: $(STAMP)
 ## Build the book (HTML in _build/html) from the committed, executed notebooks.
 book: setup
 	$(PY) scripts/check_notebooks.py
+	$(PY) scripts/vendor_mathjax.py
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 ## Run every test: unit tests, notebook sync/error checks, grading, nbval over every chapter, the rendered book.

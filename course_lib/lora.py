@@ -282,9 +282,9 @@ class LoRAExperimentConfig:
     hidden: int = 128
     r: int = 2  # the source notebook's rank
     alpha: float = 4.0
-    batch_size: int = 64
+    batch_size: int = 32
     pretrain_epochs: int = 4
-    epochs: int = 10
+    epochs: int = 30  # a bag-of-words model on 500 reviews: seconds per epoch, and it needs the steps
     lr: float = 3e-3  # scratch baseline and news pretraining
     lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
     image_sizes: Sizes = Sizes()
@@ -295,7 +295,7 @@ class LoRAExperimentConfig:
     image_lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
     image_r: int = 2
     image_alpha: float = 4.0
-    patience: int = 4
+    patience: int = 6
 
 
 def config_for(profile: Profile) -> LoRAExperimentConfig:

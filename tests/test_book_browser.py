@@ -1,8 +1,9 @@
 """The rendered book as a reader sees it: every page of _toc.yml opened in headless Chromium.
 
 For each page we assert that it shows its title, that at least one figure image really loaded (``naturalWidth > 0``:
-only a browser can tell, a DOM dump cannot) on every chapter, and that no "Execution Failed" or traceback text is
-shown. Screenshots land in ``_build/screenshots/`` (the top of each page, and its first figure).
+only a browser can tell, a DOM dump cannot) on every chapter, that its equations are typeset by the book's own copy of
+MathJax (no CDN: offline a CDN leaves raw TeX), and that no "Execution Failed" or traceback text is shown.
+Screenshots land in ``_build/screenshots/`` (the top of each page, and its first figure).
 
 Chromium is Debian's ``chromium`` (``scripts/install_chromium.sh``, run by ``make test``; or set ``CHROMIUM``). We drive
 it over the DevTools protocol on a pipe (``--remote-debugging-pipe``: NUL-separated JSON on fds 3 and 4), so no
@@ -214,6 +215,17 @@ SHOW_FIRST_FIGURE = """
 })()
 """
 
+# equations: MathJax must come from the book itself (no CDN offline) and typeset every math element
+MATH = """
+(async () => {
+  const math = document.querySelectorAll("main .math, article .math").length;
+  const scripts = [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s));
+  if (!window.MathJax || !window.MathJax.startup) return {math, scripts, loaded: false, typeset: 0};
+  await Promise.race([window.MathJax.startup.promise, new Promise(r => setTimeout(r, 15000))]);
+  return {math, scripts, loaded: true, typeset: document.querySelectorAll("mjx-container").length};
+})()
+"""
+
 PAGES = toc_pages()
 
 
@@ -230,7 +242,7 @@ def browser():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).name)
-def test_page_renders_title_figures_and_no_errors(browser, page):
+def test_page_renders_title_figures_math_and_no_errors(browser, page):
     html = HTML / f"{page}.html"
     assert html.exists(), f"{html.relative_to(ROOT)} is missing from the built book: is {page} in _toc.yml built?"
     browser.open(html.as_uri())
@@ -246,6 +258,11 @@ def test_page_renders_title_figures_and_no_errors(browser, page):
     for text in FAILURE_TEXT:
         assert text not in seen["text"], f"{name}: the page shows {text!r}"
     assert seen["tracebacks"] == 0, f"{name}: {seen['tracebacks']} error output(s) rendered"
+    math = browser.evaluate(MATH)
+    if math["math"]:
+        assert all(src.startswith("file:") for src in math["scripts"]), f"{name}: MathJax from {math['scripts']}"
+        assert math["loaded"], f"{name}: MathJax did not load ({math['scripts']}): run scripts/vendor_mathjax.py"
+        assert math["typeset"] >= math["math"], f"{name}: {math['typeset']} of {math['math']} equations typeset"
     broken = [f["src"] for f in seen["figures"] if f["width"] == 0]
     assert not broken, f"{name}: figure images that did not load: {broken}"
     if page != PAGES[0]:  # every chapter shows at least one figure; the landing page need not
