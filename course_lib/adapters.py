@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from course_lib.config import Profile
-from course_lib.wrapping import matches, wrap_linear_layers
+from course_lib.wrapping import load_wrapped, matches, wrap_linear_layers
 
 
 def _use_python_path(module: nn.Module, args):
@@ -170,34 +170,8 @@ def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
     The base must already have the saved head's shape (e.g. call ``replace_head(2)`` first).
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "adapted" not in meta:
-        raise ValueError(f"{path} was not written by save_adapters (no 'adapted' metadata)")
-    wrapped, keep = json.loads(meta["adapted"]), json.loads(meta["modules_to_save"])
-    for name, size in wrapped.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Adapted(getattr(parent, child), size))
-    state = load_file(str(path))
-    own = model.state_dict()
-    for key, tensor in state.items():
-        if key not in own:
-            raise ValueError(f"{path}: {key!r} has no place in the model")
-        if own[key].shape != tensor.shape:
-            raise ValueError(f"{path}: shape mismatch for {key!r}: file {tuple(tensor.shape)} vs model "
-                             f"{tuple(own[key].shape)}; give the model the saved head size first")
-    model.load_state_dict(state, strict=False)
-    for p in model.parameters():
-        p.requires_grad = False
-    for name, module in model.named_modules():
-        if isinstance(module, FeatureAdapter) or (keep and _matches(name, keep)):
-            for p in module.parameters():
-                p.requires_grad = True
-    return model
+    return load_wrapped(model, path, "adapted", "save_adapters", rebuild=Adapted,
+                        is_trainable=lambda module: isinstance(module, FeatureAdapter))
 
 
 # --- chapter 4's experiment settings ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from course_lib.adapters import keep_python_path
-from course_lib.wrapping import matches as _matches, wrap_linear_layers
+from course_lib.wrapping import load_wrapped, matches as _matches, wrap_linear_layers
 from course_lib.config import Profile
 from course_lib.data import Sizes
 
@@ -237,35 +237,13 @@ def load_lora(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     The base must already have the saved head's shape (replace the head first). Afterwards the model gives the
     same outputs as the one that was saved.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    def rebuild(layer: nn.Linear, settings: dict) -> LinearWithLoRA:
+        return LinearWithLoRA(layer, r=settings["r"], alpha=settings["alpha"])
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "lora" not in meta:
-        raise ValueError(f"{path} was not written by save_lora (no 'lora' metadata)")
-    config, keep = json.loads(meta["lora"]), json.loads(meta["modules_to_save"])
-    for name, c in config.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, LinearWithLoRA(getattr(parent, child), r=c["r"], alpha=c["alpha"]))
-    state = load_file(str(path))
-    own = model.state_dict()
-    for key, tensor in state.items():
-        if key not in own:
-            raise ValueError(f"{path}: {key!r} has no place in the model")
-        if own[key].shape != tensor.shape:
-            raise ValueError(f"{path}: shape mismatch for {key!r}: file {tuple(tensor.shape)} vs model "
-                             f"{tuple(own[key].shape)}; give the model the saved head size first")
-    model.load_state_dict(state, strict=False)
-    for p in model.parameters():
-        p.requires_grad = False
-    for name, module in model.named_modules():
+    model = load_wrapped(model, path, "lora", "save_lora", rebuild, is_trainable=lambda module: False)
+    for module in model.modules():  # in a LoRA layer only A and B train, never the frozen base layer
         if isinstance(module, LoRALayer):
             for p in (*module.lora_A.parameters(), *module.lora_B.parameters()):
-                p.requires_grad = True
-        elif keep and _matches(name, keep):
-            for p in module.parameters():
                 p.requires_grad = True
     return model
 

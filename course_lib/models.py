@@ -58,7 +58,11 @@ class TransformerConfig:
     nhead: int = 2
     dim_feedforward: int = 128
     num_layers: int = 2
-    dropout: float = 0.1
+    dropout: float = 0.1  # on the residual stream: after the positions, each sub-layer and inside the feed-forward
+    # Dropout on the attention weights draws one random number per weight, B x heads x T x T per layer: the largest
+    # tensor of a training step, and it forces PyTorch's unfused attention. Like current LLMs (Llama, Mistral:
+    # attention_dropout=0.0) we leave it off; the source notebook used 0.1 (benchmarks/bench_ch1_training.py keeps it).
+    attention_dropout: float = 0.0
     classifier_dropout: float = 0.1
     max_len: int = 512
     freeze_embeddings: bool = True
@@ -85,6 +89,7 @@ class TransformerClassifier(nn.Module):
         layer = nn.TransformerEncoderLayer(d_model=d_model, nhead=config.nhead,
                                            dim_feedforward=config.dim_feedforward, dropout=config.dropout,
                                            batch_first=True)
+        layer.self_attn.dropout = config.attention_dropout  # a plain float MultiheadAttention passes to attention
         # enable_nested_tensor=False keeps one numeric path for train and eval (results identical either way)
         self.transformer_encoder = nn.TransformerEncoder(layer, num_layers=config.num_layers,
                                                          enable_nested_tensor=False)

@@ -6,6 +6,8 @@ Names match like peft's ``target_modules``: ``"linear1"`` matches a module named
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable
 
 from torch import nn
@@ -50,3 +52,43 @@ def wrap_linear_layers(model: nn.Module, target_modules: str | Iterable[str], wr
             for p in module.parameters():
                 p.requires_grad = True
     return names
+
+
+def load_wrapped(model: nn.Module, path: str | os.PathLike, key: str, writer: str,
+                 rebuild: Callable[[nn.Linear, object], nn.Module], is_trainable: Callable[[nn.Module], bool]
+                 ) -> nn.Module:
+    """Re-wrap ``model`` as recorded in a safetensors file and load its tensors: the shared half of the loaders.
+
+    The file's metadata holds ``key`` (JSON ``{layer name: settings}``) and ``modules_to_save``; each named layer is
+    replaced by ``rebuild(layer, settings)``. Every saved tensor must have a place of the same shape in the model
+    (a clear error otherwise, e.g. a head of another size). Afterwards only the modules for which ``is_trainable``
+    is true and the saved ``modules_to_save`` train.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if key not in meta:
+        raise ValueError(f"{path} was not written by {writer} (no {key!r} metadata)")
+    layers, keep = json.loads(meta[key]), json.loads(meta["modules_to_save"])
+    for name, settings in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, rebuild(getattr(parent, child), settings))
+    state = load_file(str(path))
+    own = model.state_dict()
+    for name, tensor in state.items():
+        if name not in own:
+            raise ValueError(f"{path}: {name!r} has no place in the model")
+        if own[name].shape != tensor.shape:
+            raise ValueError(f"{path}: shape mismatch for {name!r}: file {tuple(tensor.shape)} vs model "
+                             f"{tuple(own[name].shape)}; give the model the saved head size first")
+    model.load_state_dict(state, strict=False)
+    for p in model.parameters():
+        p.requires_grad = False
+    for name, module in model.named_modules():
+        if is_trainable(module) or (keep and matches(name, keep)):
+            for p in module.parameters():
+                p.requires_grad = True
+    return model

@@ -67,3 +67,20 @@ def test_text_classifier_and_cnn_shapes():
     # padding is left out of the embedding-bag mean
     assert torch.allclose(clf(torch.tensor([[5, 6]])), clf(torch.tensor([[5, 6, 1, 1]])), atol=1e-6)
     assert NNet(10)(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+
+
+def test_attention_dropout_is_configurable_and_off_by_default():
+    model = tiny()
+    assert [layer.self_attn.dropout for layer in model.transformer_encoder.layers] == [0.0, 0.0]
+    assert model.transformer_encoder.layers[0].dropout.p == 0.1  # the residual stream keeps its dropout
+    source_like = tiny(attention_dropout=0.1)
+    assert [layer.self_attn.dropout for layer in source_like.transformer_encoder.layers] == [0.1, 0.1]
+    # attention-weight dropout acts in training: two passes differ only through it once everything else is off
+    quiet = tiny(dropout=0.0, classifier_dropout=0.0, attention_dropout=0.5).train()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    torch.manual_seed(1)
+    first = quiet(ids)
+    assert not torch.allclose(first, quiet(ids))
+    for layer in quiet.transformer_encoder.layers:
+        layer.self_attn.dropout = 0.0
+    assert torch.allclose(quiet(ids), quiet(ids))
