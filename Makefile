@@ -33,11 +33,14 @@ book: setup
 
 ## Run every test: unit tests, notebook sync/error checks, grading, nbval over every chapter, the rendered book.
 ## The book is built first (it also checks the notebooks), so tests/test_book_browser.py opens fresh HTML.
+## Unit tests run on both cores; the chapters run one at a time, each with both cores as when they were executed:
+## two torch kernels side by side oversubscribe the CPU and run several times slower.
 test: setup
 	$(MAKE) book
 	bash scripts/install_chromium.sh
-	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest tests book/*.ipynb --nbval \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -p no:cacheprovider
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest tests -n 2 -p no:cacheprovider
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest book/*.ipynb --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
 
 unit: setup
 	$(VENV)/bin/pytest tests -q -m "not slow"

@@ -56,8 +56,8 @@ Transfer between the tasks is built in through shared *skills*, not shared label
       like a short review: several clauses, negated, hedged and contrasted, whose weighted polarity decides
       between bad news (World) and good news (Sci/Tech). A topic classifier cannot get these right without
       reading polarity the way the reviews need it, so pretraining on news leaves a polarity reader in the
-      encoder. Measured in chapter 1: with few labelled reviews, fine-tuning the news-pretrained encoder beats
-      training from scratch by a wide margin; without tone-led items it lost to scratch.
+      encoder. Measured in chapter 1 (500 labelled reviews): the fine-tuned news encoder is far ahead of a
+      scratch model after one epoch and ends ahead at the chapter's budget; without tone-led items it lost.
     - News needs compositional reading too (``NEWS_COMPOSITION_RATE``): a negated or contrasted topic cue
       (``the row was not about the election but about the league final`` is Sports), background mentions
       (``the bank, a sponsor of the league final, reported a weak quarter`` is Business), marked background
@@ -67,8 +67,8 @@ Transfer between the tasks is built in through shared *skills*, not shared label
     - Reviews about sport, business, politics and science reuse the news topic words as neutral plot filler
       (the ``topics`` argument of :func:`make_reviews` picks the movie topics). This is a double-edged
       design, on purpose: a news-pretrained encoder knows these words, but it has learnt that they *matter*,
-      and fine-tuning must teach it that in a review they carry no sentiment. This is why linear probing (the
-      frozen news encoder's features) stays far behind fine-tuning.
+      and fine-tuning must teach it that in a review they carry no sentiment. This is one reason why linear
+      probing (the frozen news encoder's features) stays behind fine-tuning.
 
 Splits and seeds
     Each call is fully determined by ``(n, seed)`` and uses its own ``random.Random(seed)``; no global
