@@ -56,8 +56,8 @@ Transfer between the tasks is built in through shared *skills*, not shared label
       like a short review: several clauses, negated, hedged and contrasted, whose weighted polarity decides
       between bad news (World) and good news (Sci/Tech). A topic classifier cannot get these right without
       reading polarity the way the reviews need it, so pretraining on news leaves a polarity reader in the
-      encoder. Measured in chapter 1 (500 labelled reviews): the fine-tuned news encoder is far ahead of a
-      scratch model after one epoch and ends ahead at the chapter's budget; without tone-led items it lost.
+      encoder. Measured in chapter 1 (500 labelled reviews): the fine-tuned news encoder pulls ahead of a
+      scratch model from the first epoch and ends ahead at the chapter's budget; without tone-led items it lost.
     - News needs compositional reading too (``NEWS_COMPOSITION_RATE``): a negated or contrasted topic cue
       (``the row was not about the election but about the league final`` is Sports), background mentions
       (``the bank, a sponsor of the league final, reported a weak quarter`` is Business), marked background
