@@ -171,7 +171,7 @@ def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     The base must already have the saved head's shape (e.g. call ``replace_head(2)`` first).
     """
     return load_wrapped(model, path, "adapted", "save_adapters", rebuild=Adapted,
-                        is_trainable=lambda module: isinstance(module, FeatureAdapter))
+                        is_trainable=lambda name, module: isinstance(module, FeatureAdapter))
 
 
 # --- chapter 4's experiment settings ---------------------------------------------------------------------------

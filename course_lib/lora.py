@@ -237,15 +237,14 @@ def load_lora(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     The base must already have the saved head's shape (replace the head first). Afterwards the model gives the
     same outputs as the one that was saved.
     """
+
     def rebuild(layer: nn.Linear, settings: dict) -> LinearWithLoRA:
         return LinearWithLoRA(layer, r=settings["r"], alpha=settings["alpha"])
 
-    model = load_wrapped(model, path, "lora", "save_lora", rebuild, is_trainable=lambda module: False)
-    for module in model.modules():  # in a LoRA layer only A and B train, never the frozen base layer
-        if isinstance(module, LoRALayer):
-            for p in (*module.lora_A.parameters(), *module.lora_B.parameters()):
-                p.requires_grad = True
-    return model
+    def is_lora_matrix(name: str, module: nn.Module) -> bool:  # A and B train, never the frozen base layer
+        return name.rpartition(".")[2] in ("lora_A", "lora_B")
+
+    return load_wrapped(model, path, "lora", "save_lora", rebuild, is_lora_matrix)
 
 
 # --- chapter 5's experiments -----------------------------------------------------------------------------------

@@ -55,14 +55,14 @@ def wrap_linear_layers(model: nn.Module, target_modules: str | Iterable[str], wr
 
 
 def load_wrapped(model: nn.Module, path: str | os.PathLike, key: str, writer: str,
-                 rebuild: Callable[[nn.Linear, object], nn.Module], is_trainable: Callable[[nn.Module], bool]
+                 rebuild: Callable[[nn.Linear, object], nn.Module], is_trainable: Callable[[str, nn.Module], bool]
                  ) -> nn.Module:
     """Re-wrap ``model`` as recorded in a safetensors file and load its tensors: the shared half of the loaders.
 
     The file's metadata holds ``key`` (JSON ``{layer name: settings}``) and ``modules_to_save``; each named layer is
     replaced by ``rebuild(layer, settings)``. Every saved tensor must have a place of the same shape in the model
-    (a clear error otherwise, e.g. a head of another size). Afterwards only the modules for which ``is_trainable``
-    is true and the saved ``modules_to_save`` train.
+    (a clear error otherwise, e.g. a head of another size). Afterwards only the modules for which
+    ``is_trainable(name, module)`` is true and the saved ``modules_to_save`` train.
     """
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -88,7 +88,7 @@ def load_wrapped(model: nn.Module, path: str | os.PathLike, key: str, writer: st
     for p in model.parameters():
         p.requires_grad = False
     for name, module in model.named_modules():
-        if is_trainable(module) or (keep and matches(name, keep)):
+        if is_trainable(name, module) or (keep and matches(name, keep)):
             for p in module.parameters():
                 p.requires_grad = True
     return model

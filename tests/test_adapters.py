@@ -104,3 +104,6 @@ def test_save_and_load_adapters_onto_fresh_base_gives_identical_predictions(tmp_
     keys = load_file(str(path))
     assert all(".adapter." in k or k.startswith("classifier.") for k in keys)
     assert sum(v.numel() for v in keys.values()) == count_parameters(model)[0]
+    trainable = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)  # noqa: E731
+    assert trainable(fresh) == trainable(model) and all(".adapter." in n or n.startswith("classifier.")
+                                                        for n in trainable(fresh))

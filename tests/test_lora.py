@@ -154,3 +154,5 @@ def test_save_only_lora_and_head_then_rebuild_on_the_base(tmp_path):
     load_lora(fresh, path)
     assert fresh.fc1.scaling == model.fc1.scaling
     assert torch.equal(fresh(ids(30)), model(ids(30)))
+    trainable = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)  # noqa: E731
+    assert trainable(fresh) == trainable(model) == ["fc1.lora_A.weight", "fc1.lora_B.weight", "fc2.bias", "fc2.weight"]
