@@ -174,25 +174,7 @@ def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
                         is_trainable=lambda name, module: isinstance(module, FeatureAdapter))
 
 
-# --- chapter 4's experiment settings ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AdapterExperimentConfig:
-    """Where the adapters go and how they are trained (data sizes come from :func:`course_lib.transfer.config_for`).
-
-    ``bottleneck_size=16`` keeps the trainable share under 15% of the encoder (the source used 24: about 17%).
-    """
-
-    target_modules: tuple[str, ...] = ("linear1", "linear2")
-    bottleneck_size: int = 16
-    lr: float = 3e-3  # adapters start at the identity and are small: a larger step than full fine-tuning
-    head_lr: float = 1e-2
-
-
-def config_for(profile: Profile) -> AdapterExperimentConfig:
-    """Chapter 4 settings for ``profile`` (the same in both: the profile scales the data via ``transfer``)."""
-    return profile.pick(fast=AdapterExperimentConfig(), full=AdapterExperimentConfig(lr=1e-3, head_lr=5e-3))
+# --- chapter 4 reads chapter 1's results ----------------------------------------------------------------------
 
 
 def chapter1_results(run) -> dict:

@@ -31,7 +31,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -262,13 +262,14 @@ class LoRAExperimentConfig:
     batch_size: int = 32
     pretrain_epochs: int = 4
     epochs: int = 30  # a bag-of-words model on 500 reviews: seconds per epoch, and it needs the steps
-    lr: float = 3e-3  # scratch baseline and news pretraining
-    lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
+    pretrain_lr: float = 3e-3  # news pretraining of the embedding-bag model
+    # one learning rate per compared run, each picked from transfer.LR_GRID on validation (scripts/claims.py --tune)
+    learning_rates: dict = field(default_factory=lambda: {"lora_baseline_scratch": 3e-3, "lora": 1e-2})
     image_sizes: Sizes = Sizes()
     image_batch_size: int = 32
     image_pretrain_epochs: int = 8
     image_epochs: int = 12
-    image_lr: float = 3e-3  # pretraining the CNN
+    image_pretrain_lr: float = 3e-3  # pretraining the CNN
     image_lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
     image_r: int = 2
     image_alpha: float = 4.0
@@ -310,9 +311,50 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
     model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
                            pad_index=data.vocab.pad_index)
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.lr,
+                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
                                patience=cfg.patience, checkpoint=path, head_name="fc2", desc="news pretraining")
     return model, history
+
+
+BAG_STRATEGIES = ("lora_baseline_scratch", "lora")
+
+
+def build_bag_strategy(name: str, run, data, cfg: LoRAExperimentConfig):
+    """Chapter 5's text runs on the embedding-bag ``TextClassifier``.
+
+    ``lora_baseline_scratch``: a fresh classifier, ``fc1`` and ``fc2`` train. ``lora``: the news-pretrained model,
+    frozen, with a new 2-class ``fc2`` and rank-``cfg.r`` LoRA on ``fc1``; only A, B and ``fc2`` train.
+    """
+    import copy
+
+    from course_lib.models import TextClassifier
+
+    if name not in BAG_STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; choose one of: {', '.join(BAG_STRATEGIES)}")
+    num_labels = len(data.sentiment_labels)
+    torch.manual_seed(run.seed)
+    if name == "lora_baseline_scratch":
+        return TextClassifier(data.embeddings, num_labels=num_labels, hidden=cfg.hidden, pad_index=data.vocab.pad_index)
+    news_model, _ = load_news_text_classifier(run, data, cfg)
+    model = copy.deepcopy(news_model)
+    torch.manual_seed(run.seed)
+    model.fc2 = nn.Linear(cfg.hidden, num_labels)
+    apply_lora(model, "fc1", r=cfg.r, alpha=cfg.alpha, modules_to_save="fc2")
+    return model
+
+
+def train_bag_strategy(run, data, cfg: LoRAExperimentConfig, name: str, model, *, lr: float | None = None,
+                       log=lambda line: None):
+    """Train one of :data:`BAG_STRATEGIES` on sentiment (best epoch on validation); returns ``(history, test acc)``."""
+    from course_lib.training import evaluate, train_classifier
+    from course_lib.transfer import checkpoint_path
+
+    lr = lr if lr is not None else cfg.learning_rates[name]
+    history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
+                               data.loader("sentiment", "validation", 256), epochs=cfg.epochs, lr=lr,
+                               patience=cfg.patience, checkpoint=checkpoint_path(run, name), head_name="fc2",
+                               desc=name, log=log)
+    return history, evaluate(model, data.loader("sentiment", "test", 256))["accuracy"]
 
 
 def plot_column_space(matrix, ax=None, title: str = "", limit: float = 3.0):

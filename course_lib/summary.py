@@ -31,8 +31,9 @@ CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04
             "06_supervised_finetuning")
 COMMITTED_RESULTS_DIR = REPO_ROOT / "book" / "_results"
 
-TRANSFORMER = "Transformer encoder (ch. 1, 4)"
+TRANSFORMER = "Transformer encoder (ch. 1, 4, 5)"
 EMBEDDING_BAG = "embedding-bag MLP (ch. 5)"
+BASELINE = "baseline (ch. 1)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ STRATEGIES = (
     Strategy("linear_probe", "01_transfer_learning", "linear probing", TRANSFORMER),
     Strategy("partial_unfreeze", "01_transfer_learning", "partial unfreezing", TRANSFORMER),
     Strategy("adapters", "04_adapters", "adapters", TRANSFORMER),
+    Strategy("lora_encoder", "05_lora", "LoRA in the encoder", TRANSFORMER),
+    Strategy("tfidf_logreg", "01_transfer_learning", "TF-IDF + logistic regression", BASELINE),
     Strategy("lora", "05_lora", "LoRA", EMBEDDING_BAG),
     Strategy("lora_baseline_scratch", "05_lora", "LoRA's baseline (scratch)", EMBEDDING_BAG),
 )
@@ -160,6 +163,88 @@ def provenance(results: dict[str, dict[str, Any]]) -> str:
             + ", ".join(c[:2] for c in results))
 
 
+MODEL_COLORS = {TRANSFORMER: "tab:blue", EMBEDDING_BAG: "tab:orange", BASELINE: "tab:gray"}
+PRETRAINED_LABEL = "MiniLM fine-tuned (pretrained baseline)"
+
+
+def ladder_rows(seeds: dict, efficiency: dict | None, train_examples: int = 500) -> list[dict[str, Any]]:
+    """Every sentiment strategy and baseline with its mean, min and max test accuracy over the seeds.
+
+    From ``seeds.json`` (the chapters' own runs at seeds 0, 1, 2) plus the pretrained MiniLM baseline from
+    ``label_efficiency.json`` at the chapters' label budget. Sorted by mean accuracy, best first.
+    """
+    rows = []
+    for s in STRATEGIES:
+        key = f"{s.chapter}/{s.name}/{SENTIMENT_TASK}"
+        if key not in seeds["runs"]:
+            continue
+        r = seeds["runs"][key]
+        rows.append({"strategy": s.name, "label": s.label, "model": s.model, "mean": r["mean"], "min": r["min"],
+                     "max": r["max"], "n": len(r["values"]), "trainable_params": r["trainable_params"]})
+    if efficiency is not None:
+        point = label_efficiency_point(efficiency, "pretrained_finetune", train_examples)
+        rows.append({"strategy": "pretrained_finetune", "label": PRETRAINED_LABEL, "model": BASELINE,
+                     "mean": point["mean"], "min": point["min"], "max": point["max"], "n": len(point["seeds"]),
+                     "trainable_params": point["trainable_params"]})
+    return sorted(rows, key=lambda r: -r["mean"])
+
+
+def plot_ladder(rows: list[dict[str, Any]], ax=None):
+    """The whole ladder: mean test accuracy over the seeds (bar: range) against trainable parameters (log)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 5.2))
+    for r in rows:
+        color = MODEL_COLORS[r["model"]]
+        ax.errorbar(r["trainable_params"], r["mean"], yerr=[[r["mean"] - r["min"]], [r["max"] - r["mean"]]],
+                    fmt="o", color=color, capsize=4, ms=7)
+        ax.annotate(f"{r['label']}  {r['mean']:.3f}", (r["trainable_params"], r["mean"]), xytext=(7, -3),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(left=min(r["trainable_params"] for r in rows) / 3, right=max(r["trainable_params"] for r in rows) * 40)
+    ax.set(xlabel="trainable parameters (log scale)", ylabel="sentiment test accuracy (mean; bar: min-max over seeds)",
+           title="The ladder: every strategy and baseline, 500 labelled IMDB reviews")
+    ax.legend(handles=[Patch(color=c, label=m) for m, c in MODEL_COLORS.items()], loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+EFFICIENCY_LABELS = {"tfidf_logreg": "TF-IDF + logistic regression", "scratch": "encoder from scratch",
+                     "full_finetune": "news-pretrained encoder, fine-tuned", "pretrained_finetune": "MiniLM fine-tuned"}
+
+
+def efficiency_curves(efficiency: dict) -> dict[str, list[dict]]:
+    """``{method: [{"n", "mean", "min", "max", "seeds"}]}`` from ``label_efficiency.json``, by label budget."""
+    curves: dict[str, dict[int, list[float]]] = {}
+    for p in efficiency["points"]:
+        curves.setdefault(p["method"], {}).setdefault(p["train_examples"], []).append(p["accuracy"])
+    return {m: [{"n": n, "mean": sum(v) / len(v), "min": min(v), "max": max(v), "seeds": len(v)}
+                for n, v in sorted(by_n.items())] for m, by_n in curves.items()}
+
+
+def plot_label_efficiency(efficiency: dict, ax=None):
+    """Test accuracy against the number of labelled reviews (log x), mean over seeds with the min-max band."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.5))
+    for method, points in efficiency_curves(efficiency).items():
+        n = [p["n"] for p in points]
+        line, = ax.plot(n, [p["mean"] for p in points], "o-", label=EFFICIENCY_LABELS.get(method, method))
+        ax.fill_between(n, [p["min"] for p in points], [p["max"] for p in points], color=line.get_color(), alpha=0.2)
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled training reviews (log scale)", ylabel="test accuracy (2,000 held-out reviews)",
+           title=f"Label efficiency (mean over seeds {', '.join(map(str, efficiency['seeds']))}; band: min-max)")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
 def _percent(v: float) -> str:
     return f"{100 * v:.1f}%"
 
@@ -178,13 +263,14 @@ def plot_accuracy(rows: list[dict[str, Any]], ax=None, *, show_reference: bool =
     rows = sorted(rows, key=lambda r: -r["value"])
     x = np.arange(len(rows))
     width = 0.4 if show_reference else 0.7
-    colors = ["tab:blue" if r["model"] == TRANSFORMER else "tab:orange" for r in rows]
+    colors = [MODEL_COLORS[r["model"]] for r in rows]
     bars = ax.bar(x - (width / 2 if show_reference else 0), [r["value"] for r in rows], width, color=colors)
     for bar, r in zip(bars, rows):
         ax.annotate(_percent(r["value"]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9, fontweight="bold")
-    handles = [Patch(color="tab:blue", label=f"ours: {TRANSFORMER}"),
-               Patch(color="tab:orange", label=f"ours: {EMBEDDING_BAG}*")]
+    handles = [Patch(color=MODEL_COLORS[TRANSFORMER], label=f"ours: {TRANSFORMER}"),
+               Patch(color=MODEL_COLORS[EMBEDDING_BAG], label=f"ours: {EMBEDDING_BAG}*"),
+               Patch(color=MODEL_COLORS[BASELINE], label=f"ours: {BASELINE}")]
     if show_reference:
         for i, r in enumerate(rows):
             if r["reference"] is None:
@@ -197,8 +283,8 @@ def plot_accuracy(rows: list[dict[str, Any]], ax=None, *, show_reference: bool =
     ax.set_xticks(x, [r["label"] for r in rows], rotation=20, ha="right")
     ax.set(ylim=(0, 1.3), ylabel="sentiment test accuracy", title="Adaptation strategies on the sentiment task")
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.95)
-    ax.figure.text(0.01, 0.005, "* LoRA was measured on the embedding-bag MLP of chapter 5, not on the Transformer "
-                   "encoder of chapters 1 and 4 (as in the source's summary).", fontsize=8, style="italic")
+    ax.figure.text(0.01, 0.005, "* the source's LoRA was measured on the embedding-bag MLP of chapter 5; "
+                   "'LoRA in the encoder' is the same LoRA in chapter 1's Transformer.", fontsize=8, style="italic")
     ax.figure.tight_layout(rect=(0, 0.04, 1, 1))
     return ax
 
@@ -210,7 +296,7 @@ def plot_trainable(rows: list[dict[str, Any]], ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3.8))
     rows = sorted([r for r in rows if r["trainable_params"]], key=lambda r: r["trainable_params"])
-    colors = ["tab:blue" if r["model"] == TRANSFORMER else "tab:orange" for r in rows]
+    colors = [MODEL_COLORS[r["model"]] for r in rows]
     bars = ax.barh([r["label"] for r in rows], [r["trainable_params"] for r in rows], color=colors)
     for bar, r in zip(bars, rows):
         share = f" ({r['trainable_params'] / r['total_params']:.2%} of {r['total_params']:,})" if r["total_params"] else ""
@@ -267,3 +353,61 @@ def runtime_markdown(entries: list[dict]) -> str:
 def _minutes(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+# ----------------------------------------------------------------------------------------- claims across seeds
+
+SEEDS_FILE = "seeds.json"
+LABEL_EFFICIENCY_FILE = "label_efficiency.json"
+
+
+def read_committed(name: str, results_dir: str | Path | None = None) -> dict | None:
+    """A file written by ``make claims`` (``scripts/claims.py``) in ``book/_results`` (or ``results_dir``), or None."""
+    path = default_results_dir(results_dir) / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def seed_values(seeds: dict, chapter: str, name: str, task: str = SENTIMENT_TASK) -> list[float]:
+    """The per-seed test values of run ``name`` of ``chapter`` in ``seeds.json``; the error says what to run."""
+    key = f"{chapter}/{name}/{task}"
+    if key not in seeds["runs"]:
+        raise KeyError(f"{key} is not in {SEEDS_FILE}: run `make claims` (scripts/claims.py seeds)")
+    return list(seeds["runs"][key]["values"])
+
+
+def compare_across_seeds(seeds: dict | None, a: tuple[str, str], b: tuple[str, str], labels: tuple[str, str],
+                         task: str = SENTIMENT_TASK) -> dict:
+    """Does run ``a`` (chapter, name) beat run ``b`` at every seed of ``seeds.json``?
+
+    Returns ``{"holds": bool | None, "wins": k, "seeds": n, "mean_a", "mean_b", "sentence"}``. The sentence is what a
+    chapter may say: a ranking only where it held at every seed, otherwise that the difference is within seed noise.
+    Without a seeds file (``None``) nothing may be ranked and the sentence says so.
+    """
+    if seeds is None:
+        return {"holds": None, "wins": 0, "seeds": 0, "mean_a": None, "mean_b": None,
+                "sentence": f"{labels[0]} vs {labels[1]}: no seeds file yet (run `make claims`), so no ranking"}
+    va, vb = seed_values(seeds, *a, task=task), seed_values(seeds, *b, task=task)
+    wins, n = sum(x > y for x, y in zip(va, vb)), len(va)
+    ma, mb = sum(va) / n, sum(vb) / n
+    means = f"mean {ma:.3f} vs {mb:.3f} over seeds {', '.join(map(str, seeds['seeds']))}"
+    if wins == n:
+        sentence = f"{labels[0]} beat {labels[1]} at all {n} seeds ({means})"
+    elif wins == 0:
+        sentence = f"{labels[1]} beat {labels[0]} at all {n} seeds ({means})"
+    else:
+        sentence = (f"{labels[0]} vs {labels[1]} is within seed noise: ahead at {wins} of {n} seeds ({means})")
+    return {"holds": wins == n, "wins": wins, "seeds": n, "mean_a": ma, "mean_b": mb, "sentence": sentence}
+
+
+def label_efficiency_point(efficiency: dict | None, method: str, train_examples: int) -> dict:
+    """Mean, range and seeds of ``method`` at ``train_examples`` labels in ``label_efficiency.json``."""
+    if efficiency is None:
+        raise FileNotFoundError(f"No {LABEL_EFFICIENCY_FILE} in {COMMITTED_RESULTS_DIR}: run `make claims` "
+                                "(scripts/claims.py label-efficiency)")
+    pts = [p for p in efficiency["points"] if p["method"] == method and p["train_examples"] == train_examples]
+    if not pts:
+        raise KeyError(f"{LABEL_EFFICIENCY_FILE} has no {method!r} at {train_examples} labels: rerun "
+                       "scripts/claims.py label-efficiency")
+    values = [p["accuracy"] for p in pts]
+    return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
+            "seeds": sorted(p["seed"] for p in pts), "trainable_params": pts[0].get("trainable_params")}

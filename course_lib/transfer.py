@@ -19,9 +19,19 @@ from course_lib.training import History, load_weights, make_loader, tokenize_dat
 from course_lib.vectors import WordVectors, get_word_vectors
 
 
+# One learning-rate grid for every compared run, chosen on the validation split by ``scripts/claims.py --tune``
+# (written to book/_results/lr_sweep.json; tests/test_transfer.py checks that the settings below are its argmax).
+LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
+STRATEGIES = ("scratch", "full_finetune", "linear_probe", "partial_unfreeze", "adapters", "lora_encoder")
+
+
 @dataclass(frozen=True)
 class TransferConfig:
-    """Sizes and optimisation settings of the transfer experiments, per profile."""
+    """Sizes and optimisation settings of the transfer experiments, per profile.
+
+    ``learning_rates`` holds one learning rate per strategy (body and new head alike), each picked from
+    :data:`LR_GRID` on the validation split, so that no strategy wins by a better-tuned step size.
+    """
 
     news_sizes: Sizes
     sentiment_sizes: Sizes
@@ -29,30 +39,43 @@ class TransferConfig:
     batch_size: int
     pretrain_epochs: int
     finetune_epochs: int
-    lr: float
-    head_lr: float  # linear probing trains 202 parameters: it needs a larger step
-    patience: int
-    mixed_precision: str
+    pretrain_lr: float
+    learning_rates: dict = field(default_factory=dict)  # strategy -> learning rate
+    patience: int = 3
+    mixed_precision: str = "no"
+    adapter_bottleneck: int = 16
+    lora_r: int = 8
+    lora_alpha: float = 16.0
     model: TransformerConfig = field(default_factory=TransformerConfig)
+
+    def lr(self, strategy: str) -> float:
+        if strategy not in self.learning_rates:
+            raise KeyError(f"no learning rate for strategy {strategy!r}; known: {', '.join(self.learning_rates)}")
+        return self.learning_rates[strategy]
+
+
+FAST_LEARNING_RATES = {"scratch": 1e-3, "full_finetune": 1e-3, "linear_probe": 1e-2, "partial_unfreeze": 3e-3,
+                       "adapters": 3e-3, "lora_encoder": 3e-3}
 
 
 def config_for(profile: Profile) -> TransferConfig:
     """``fast``: a CPU subset in minutes. ``full``: the source's scale (all of AG News and IMDB) for a GPU.
 
-    ``fast`` adapts with 500 labelled reviews: pretraining pays off most where labels are scarce, and all four
-    strategies get the same small budget (6 epochs), which is the comparison the chapter makes.
+    ``fast`` adapts with 500 labelled reviews: pretraining should pay off most where labels are scarce, and all
+    strategies get the same small budget (6 epochs), which is the comparison the chapters make.
     """
     return profile.pick(
         fast=TransferConfig(
-            news_sizes=Sizes(train=6000, validation=500, test=1000),
+            news_sizes=Sizes(train=4000, validation=500, test=1000),
             sentiment_sizes=Sizes(train=500, validation=500, test=2000),
-            max_len=256, batch_size=32, pretrain_epochs=4, finetune_epochs=6, lr=1e-3, head_lr=1e-2,
-            patience=3, mixed_precision="no"),
+            max_len=256, batch_size=32, pretrain_epochs=3, finetune_epochs=6, pretrain_lr=1e-3,
+            learning_rates=dict(FAST_LEARNING_RATES), patience=3, mixed_precision="no"),
         full=TransferConfig(
             news_sizes=Sizes(train=None, validation=None, test=None),
             sentiment_sizes=Sizes(train=None, validation=None, test=None),
-            max_len=512, batch_size=64, pretrain_epochs=20, finetune_epochs=20, lr=5e-4, head_lr=5e-3,
-            patience=4, mixed_precision="bf16"),
+            max_len=512, batch_size=64, pretrain_epochs=20, finetune_epochs=20, pretrain_lr=5e-4,
+            learning_rates={k: v / 2 for k, v in FAST_LEARNING_RATES.items()}, patience=4,
+            mixed_precision="bf16"),
     )
 
 
@@ -141,7 +164,7 @@ def pretrain_on_news(run: Run, data: TransferData, cfg: TransferConfig) -> tuple
     model = new_model(data, cfg, num_labels=len(data.news_labels))
     private = checkpoint_path(run, f"news_pretrain-{os.getpid()}")
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.lr,
+                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
                                patience=cfg.patience, checkpoint=private,
                                mixed_precision=cfg.mixed_precision, desc="news pretraining")
     staged = news_checkpoint(run, cfg).with_suffix(f".{os.getpid()}.tmp")
@@ -160,21 +183,72 @@ def load_news_pretrained(run: Run, data: TransferData, cfg: TransferConfig) -> T
     return load_weights(model, path)
 
 
+def pretrained_with_new_head(run: Run, data: TransferData, cfg: TransferConfig) -> TransformerClassifier:
+    """The news-pretrained encoder with a fresh 2-class head (loading first, then ``replace_head``)."""
+    model = load_news_pretrained(run, data, cfg)
+    model.replace_head(num_labels=len(data.sentiment_labels))
+    return model
+
+
+def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig) -> TransformerClassifier:
+    """The model that strategy ``name`` starts from, with exactly its parameters left trainable.
+
+    ==================  ============================================  ===========================================
+    strategy            starts from                                   trains
+    ==================  ============================================  ===========================================
+    scratch             random weights                                encoder + head
+    full_finetune       news-pretrained encoder, new head             encoder + head
+    linear_probe        news-pretrained encoder, new head             head
+    partial_unfreeze    news-pretrained encoder, new head             ``linear2`` of each layer + head
+    adapters            news-pretrained encoder, new head             adapters in ``linear1``/``linear2`` + head
+    lora_encoder        news-pretrained encoder, new head             LoRA on ``linear1``/``linear2`` + head
+    ==================  ============================================  ===========================================
+    """
+    from course_lib.models import freeze
+
+    torch.manual_seed(run.seed)
+    if name == "scratch":
+        return new_model(data, cfg, num_labels=len(data.sentiment_labels))
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+    model = load_news_pretrained(run, data, cfg)
+    torch.manual_seed(run.seed)  # the new head and any added weights start the same way in every run
+    model.replace_head(num_labels=len(data.sentiment_labels))
+    if name == "linear_probe":
+        return freeze(model, except_=("classifier",))
+    if name == "partial_unfreeze":
+        return freeze(model, except_=("linear2", "classifier"))
+    if name == "adapters":
+        from course_lib.adapters import add_adapters
+
+        add_adapters(model, ("linear1", "linear2"), cfg.adapter_bottleneck, modules_to_save=["classifier"])
+    elif name == "lora_encoder":
+        from course_lib.lora import apply_lora
+
+        apply_lora(model, ("linear1", "linear2"), r=cfg.lora_r, alpha=cfg.lora_alpha, modules_to_save="classifier")
+    return model
+
+
 def adapt_to_sentiment(run: Run, data: TransferData, cfg: TransferConfig, name: str,
-                       model: TransformerClassifier) -> tuple[History, float]:
+                       model: TransformerClassifier, *, lr: float | None = None,
+                       record: bool = True) -> tuple[History, float]:
     """Train ``model`` (whatever is left trainable) on the sentiment task, test it and record the result.
 
-    The new head gets ``cfg.head_lr``, the rest ``cfg.lr``. Returns the history and the test accuracy.
+    Every parameter gets the strategy's learning rate ``cfg.lr(name)`` (or ``lr``). Returns the history and the
+    test accuracy; the best epoch is chosen on validation, never on test.
     """
     from course_lib.models import count_parameters
     from course_lib.training import evaluate
 
+    lr = lr if lr is not None else cfg.lr(name)
     history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
-                               data.loader("sentiment", "validation", 256), epochs=cfg.finetune_epochs, lr=cfg.lr,
-                               head_lr=cfg.head_lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
-                               mixed_precision=cfg.mixed_precision, desc=name)
+                               data.loader("sentiment", "validation", 256), epochs=cfg.finetune_epochs, lr=lr,
+                               patience=cfg.patience, checkpoint=checkpoint_path(run, name),
+                               mixed_precision=cfg.mixed_precision, desc=name,
+                               log=print if record else (lambda _: None))
     accuracy = evaluate(model, data.loader("sentiment", "test", 256))["accuracy"]
-    trainable, total = count_parameters(model)
-    run.record(name, "sentiment", "accuracy", accuracy, trainable_params=trainable, total_params=total,
-               best_epoch=history.best_epoch, train_examples=len(data.sentiment["train"]))
+    if record:
+        trainable, total = count_parameters(model)
+        run.record(name, "sentiment", "accuracy", accuracy, trainable_params=trainable, total_params=total,
+                   best_epoch=history.best_epoch, train_examples=len(data.sentiment["train"]), learning_rate=lr)
     return history, accuracy

@@ -14,11 +14,13 @@ RUNS = {
     "01_transfer_learning": [("news_pretrain", "news", 0.9, 30_000, 60_000), ("scratch", "sentiment", 0.80, 30_000, 60_000),
                              ("full_finetune", "sentiment", 0.86, 30_000, 60_000),
                              ("linear_probe", "sentiment", 0.70, 202, 60_000),
-                             ("partial_unfreeze", "sentiment", 0.84, 2_000, 60_000)],
+                             ("partial_unfreeze", "sentiment", 0.84, 2_000, 60_000),
+                             ("tfidf_logreg", "sentiment", 0.83, 90_000, 90_000)],
     "02_hf_inference": [("sentiment_head", "sentiment", 0.69, 770, 22_713_986)],
     "03_mlm_pretraining": [("mlm_scratch", "mlm", 492.5, None, None)],
     "04_adapters": [("adapters", "sentiment", 0.85, 5_000, 65_000)],
     "05_lora": [("lora", "sentiment", 0.72, 456, 13_000), ("lora_baseline_scratch", "sentiment", 0.66, 12_800, 13_000),
+                ("lora_encoder", "sentiment", 0.84, 4_000, 65_000),
                 ("cnn_lora", "digits", 0.95, 300, 60_000)],
     "06_supervised_finetuning": [("ratings_finetune", "ratings", 0.5, 22_000_000, 22_000_000)],
 }
@@ -74,8 +76,9 @@ def test_profile_other_than_asked_is_refused(results_dir):
 
 def test_strategy_rows_sorted_with_reference_and_model(results_dir):
     rows = summary.strategy_rows(summary.load_all(results_dir))
-    assert [r["strategy"] for r in rows] == ["full_finetune", "adapters", "partial_unfreeze", "scratch", "lora",
-                                             "linear_probe", "lora_baseline_scratch"]
+    assert [r["strategy"] for r in rows] == ["full_finetune", "adapters", "partial_unfreeze", "lora_encoder",
+                                             "tfidf_logreg", "scratch", "lora", "linear_probe",
+                                             "lora_baseline_scratch"]
     by = {r["strategy"]: r for r in rows}
     assert by["full_finetune"]["reference"] == 0.86 and by["partial_unfreeze"]["reference"] is None
     assert by["lora"]["model"] == summary.EMBEDDING_BAG and by["adapters"]["model"] == summary.TRANSFORMER
@@ -127,3 +130,44 @@ def test_intro_runtime_table_matches_the_committed_results():
     done = subprocess.run([sys.executable, "benchmarks/runtimes.py", "--check"], cwd=root, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+SEEDS = {"seeds": [0, 1, 2], "runs": {
+    "01_transfer_learning/full_finetune/sentiment": {"values": [0.70, 0.72, 0.69], "trainable_params": 10,
+                                                     "mean": 0.7033, "min": 0.69, "max": 0.72},
+    "01_transfer_learning/scratch/sentiment": {"values": [0.65, 0.73, 0.60], "trainable_params": 10,
+                                               "mean": 0.66, "min": 0.60, "max": 0.73},
+    "01_transfer_learning/linear_probe/sentiment": {"values": [0.60, 0.61, 0.62], "trainable_params": 2,
+                                                    "mean": 0.61, "min": 0.60, "max": 0.62}}}
+
+
+def test_a_ranking_is_stated_only_where_it_holds_at_every_seed():
+    held = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "full_finetune"),
+                                        ("01_transfer_learning", "linear_probe"), ("ft", "probe"))
+    assert held["holds"] and held["wins"] == 3 and held["sentence"].startswith("ft beat probe at all 3 seeds")
+    noisy = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "full_finetune"),
+                                         ("01_transfer_learning", "scratch"), ("ft", "scratch"))
+    assert noisy["holds"] is False and noisy["wins"] == 2
+    assert "within seed noise: ahead at 2 of 3 seeds" in noisy["sentence"]
+    reverse = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "linear_probe"),
+                                           ("01_transfer_learning", "full_finetune"), ("probe", "ft"))
+    assert reverse["wins"] == 0 and reverse["sentence"].startswith("ft beat probe at all 3 seeds")
+    assert summary.compare_across_seeds(None, ("a", "b"), ("c", "d"), ("x", "y"))["holds"] is None
+    with pytest.raises(KeyError, match="make claims"):
+        summary.seed_values(SEEDS, "04_adapters", "adapters")
+
+
+def test_ladder_and_label_efficiency_read_the_claims_files():
+    efficiency = {"seeds": [0, 1], "budgets": [100, 500], "points": [
+        {"method": "pretrained_finetune", "train_examples": 500, "seed": 0, "accuracy": 0.80, "trainable_params": 5},
+        {"method": "pretrained_finetune", "train_examples": 500, "seed": 1, "accuracy": 0.84, "trainable_params": 5},
+        {"method": "tfidf_logreg", "train_examples": 100, "seed": 0, "accuracy": 0.6},
+        {"method": "tfidf_logreg", "train_examples": 100, "seed": 1, "accuracy": 0.7}]}
+    rows = summary.ladder_rows(SEEDS, efficiency)
+    assert [r["strategy"] for r in rows] == ["pretrained_finetune", "full_finetune", "scratch", "linear_probe"]
+    assert rows[0]["mean"] == pytest.approx(0.82) and rows[0]["min"] == 0.80 and rows[0]["n"] == 2
+    curves = summary.efficiency_curves(efficiency)
+    assert curves["tfidf_logreg"] == [{"n": 100, "mean": pytest.approx(0.65), "min": 0.6, "max": 0.7, "seeds": 2}]
+    assert summary.plot_ladder(rows) is not None and summary.plot_label_efficiency(efficiency) is not None
+    with pytest.raises(KeyError, match="no 'scratch' at 500 labels"):
+        summary.label_efficiency_point(efficiency, "scratch", 500)

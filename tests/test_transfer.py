@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 import course_lib
 from course_lib import data, transfer
 
@@ -15,3 +17,55 @@ def test_news_checkpoint_name_changes_with_settings_and_data(tmp_cache, tmp_path
     assert transfer.news_checkpoint(run, replace(cfg, pretrain_epochs=cfg.pretrain_epochs + 1)) != path
     monkeypatch.setattr(data, "OFFLINE_FORMAT", "edited")
     assert transfer.news_checkpoint(run, cfg) != path
+
+
+def test_learning_rates_are_the_validation_argmax_of_the_committed_sweep():
+    """Every compared run's learning rate is the one `scripts/claims.py tune` picked on validation."""
+    import json
+
+    from course_lib import lora
+    from course_lib.config import REPO_ROOT, Profile
+
+    sweep = json.loads((REPO_ROOT / "book" / "_results" / "lr_sweep.json").read_text())
+    assert sweep["grid"] == list(transfer.LR_GRID)
+    for name, accs in sweep["validation_accuracy"].items():
+        assert sweep["chosen"][name] == float(max(accs, key=accs.get))
+    fast = transfer.config_for(Profile("fast"))
+    for name in transfer.STRATEGIES:
+        assert fast.lr(name) == sweep["chosen"][name], f"{name}: config {fast.lr(name)} vs sweep {sweep['chosen'][name]}"
+    bag = lora.config_for(Profile("fast"))
+    for name in lora.BAG_STRATEGIES:
+        assert bag.learning_rates[name] == sweep["chosen"][name], name
+
+
+def test_build_strategy_leaves_exactly_the_strategy_trainable(tmp_cache, tmp_path):
+    import torch
+
+    from course_lib.data import Sizes
+    from course_lib.models import count_parameters
+
+    run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", 0, tmp_path, quiet=True)
+    cfg = replace(transfer.config_for(run.profile), news_sizes=Sizes(64, 16, 16), sentiment_sizes=Sizes(32, 16, 16),
+                  max_len=32, pretrain_epochs=1)
+    data = transfer.load_transfer_data(run, cfg)
+    trainable = {}
+    for name in transfer.STRATEGIES:
+        model = transfer.build_strategy(name, run, data, cfg)
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        trainable[name] = count_parameters(model)[0]
+        assert model.classifier.out_features == 2
+        assert not any(n.startswith("emb.") for n in names), name  # word vectors stay frozen everywhere
+        if name == "linear_probe":
+            assert names == {"classifier.weight", "classifier.bias"}
+        if name == "partial_unfreeze":
+            assert all("linear2" in n or n.startswith("classifier") for n in names)
+        if name in ("adapters", "lora_encoder"):
+            assert all(("adapter" in n or "lora_" in n or n.startswith("classifier")) for n in names), names
+    assert trainable["linear_probe"] < trainable["lora_encoder"] < trainable["full_finetune"]
+    assert trainable["scratch"] == trainable["full_finetune"]
+    # the same seed gives the same starting head for every pretrained strategy
+    a = transfer.build_strategy("full_finetune", run, data, cfg).classifier.weight
+    b = transfer.build_strategy("linear_probe", run, data, cfg).classifier.weight
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="choose one of"):
+        transfer.build_strategy("prompt_tuning", run, data, cfg)

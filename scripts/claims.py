@@ -1,0 +1,163 @@
+"""Measure what the book's rankings rest on: learning rates, seed spread and label efficiency (not part of CI).
+
+Usage (``make claims`` runs all three, in this order; each writes one file in ``book/_results/``)::
+
+    python scripts/claims.py tune               # lr_sweep.json: every compared run's validation accuracy per lr
+    python scripts/claims.py seeds              # seeds.json: chapters 1, 4 and 5 (fast) at seeds 0, 1, 2
+    python scripts/claims.py label-efficiency   # label_efficiency.json: accuracy vs number of labelled reviews
+
+``tune`` trains every strategy of chapters 1, 4 and 5 at each learning rate of ``transfer.LR_GRID`` (seed 0) and
+records the validation accuracy; the chapters' configs hold the argmax (``tests/test_transfer.py`` checks it).
+``seeds`` executes the chapter notebooks themselves with papermill (``PROFILE=fast``, ``SOURCE=offline``), so the
+numbers are the chapters' own. ``label-efficiency`` trains the bag-of-words baseline, the chapter-1 encoder from
+scratch and news-pretrained, and the pretrained MiniLM at several label budgets and seeds.
+All runs use the course cache (``COURSE_LIB_CACHE``) and the fixed held-out test split; nothing is tuned on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "book" / "_results"
+SEED_CHAPTERS = ("01_transfer_learning", "04_adapters", "05_lora")
+SEEDS = (0, 1, 2)
+LABEL_BUDGETS = (100, 500, 1000, 3000)  # 500: the chapters' own budget
+PRETRAINED_BUDGETS = (100, 500, 1000)  # MiniLM at 3,000 reviews costs ~10 CPU minutes per seed: left to a GPU
+
+
+def _write(name: str, payload: dict) -> Path:
+    path = OUT / name
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def _stats(values: list[float]) -> dict:
+    return {"values": values, "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1
+            else 0.0, "min": min(values), "max": max(values)}
+
+
+def tune() -> Path:
+    """Validation accuracy of every compared run at every learning rate of the shared grid (seed 0)."""
+    import course_lib
+    from course_lib import baselines, lora, transfer
+
+    run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", 0, tempfile.mkdtemp(), quiet=True)
+    cfg = transfer.config_for(run.profile)
+    data = transfer.load_transfer_data(run, cfg)
+    lcfg = lora.config_for(run.profile)
+    sweep: dict[str, dict[str, float]] = {}
+    for name in (*transfer.STRATEGIES, *lora.BAG_STRATEGIES):
+        sweep[name] = {}
+        for lr in transfer.LR_GRID:
+            if name in transfer.STRATEGIES:
+                model = transfer.build_strategy(name, run, data, cfg)
+                history, _ = transfer.adapt_to_sentiment(run, data, cfg, name, model, lr=lr, record=False)
+            else:
+                model = lora.build_bag_strategy(name, run, data, lcfg)
+                history, _ = lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
+            sweep[name][repr(lr)] = history.best_val_accuracy
+            print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f}", flush=True)
+    # the pretrained baseline, at the chapter's label budget, over its own (fine-tuning) grid
+    s = data.sentiment
+    res = baselines.finetune_pretrained(*(s[k].select_columns(["text", "label"]) for k in ("train", "validation", "test")),
+                                        source="offline", num_labels=2, seed=0)
+    sweep["pretrained_finetune"] = res.setting["validation_by_lr"]
+    print(f"pretrained_finetune validation accuracy by lr: {sweep['pretrained_finetune']}", flush=True)
+    chosen = {name: float(max(accs, key=accs.get)) for name, accs in sweep.items()}
+    return _write("lr_sweep.json", {"profile": "fast", "source": "offline", "seed": 0, "grid": list(transfer.LR_GRID),
+                                    "pretrained_grid": list(baselines.PretrainedFinetuneConfig().lr_grid),
+                                    "validation_accuracy": sweep, "chosen": chosen})
+
+
+def seeds() -> Path:
+    """Execute chapters 1, 4 and 5 at every seed and collect each run's test accuracy."""
+    import papermill
+
+    values: dict[str, dict[str, list[float]]] = {}
+    params: dict[str, int | None] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in SEEDS:
+            results = Path(tmp) / f"seed{seed}"
+            for chapter in SEED_CHAPTERS:
+                start = time.perf_counter()
+                papermill.execute_notebook(str(ROOT / "book" / f"{chapter}.ipynb"), str(Path(tmp) / "out.ipynb"),
+                                           parameters={"PROFILE": "fast", "SOURCE": "offline", "SEED": seed,
+                                                       "RESULTS_DIR": str(results)},
+                                           cwd=str(ROOT / "book"), progress_bar=False, kernel_name="python3")
+                print(f"seed {seed}: {chapter} in {time.perf_counter() - start:.0f} s", flush=True)
+                payload = json.loads((results / f"{chapter}.json").read_text())
+                for row in payload["runs"]:
+                    key = f"{chapter}/{row['name']}/{row['task']}"
+                    values.setdefault(key, []).append(row["value"])
+                    params[key] = row.get("trainable_params")
+    runs = {}
+    for key, vals in values.items():
+        chapter, name, task = key.split("/")
+        if len(vals) == len(SEEDS):
+            runs[key] = {"chapter": chapter, "name": name, "task": task, "trainable_params": params[key],
+                         **_stats(vals)}
+    return _write("seeds.json", {"profile": "fast", "source": "offline", "seeds": list(SEEDS), "runs": runs})
+
+
+def label_efficiency() -> Path:
+    """Test accuracy against the number of labelled reviews, for four ways of (re)using knowledge."""
+    import course_lib
+    from course_lib import baselines, transfer
+    from course_lib.models import count_parameters
+
+    sweep = json.loads((OUT / "lr_sweep.json").read_text())
+    minilm = baselines.PretrainedFinetuneConfig(lr_grid=(sweep["chosen"]["pretrained_finetune"],))
+    points: list[dict] = []
+    for seed in SEEDS:
+        for n in LABEL_BUDGETS:
+            run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", seed, tempfile.mkdtemp(),
+                                           quiet=True)
+            base = transfer.config_for(run.profile)
+            cfg = replace(base, sentiment_sizes=replace(base.sentiment_sizes, train=n))
+            data = transfer.load_transfer_data(run, cfg)
+            s = data.sentiment
+
+            def add(method: str, accuracy: float, **extra) -> None:
+                points.append({"method": method, "train_examples": n, "seed": seed, "accuracy": accuracy, **extra})
+                print(f"seed {seed} n={n:>5} {method:>20}: {accuracy:.3f}", flush=True)
+
+            bow = baselines.tfidf_logreg(s["train"], s["validation"], s["test"], seed=seed)
+            add("tfidf_logreg", bow.accuracy, trainable_params=bow.trainable_params)
+            for name in ("scratch", "full_finetune"):
+                model = transfer.build_strategy(name, run, data, cfg)
+                _, acc = transfer.adapt_to_sentiment(run, data, cfg, name, model, record=False)
+                add(name, acc, trainable_params=count_parameters(model)[0])
+            if n in PRETRAINED_BUDGETS:
+                cols = ["text", "label"]
+                res = baselines.finetune_pretrained(s["train"].select_columns(cols),
+                                                    s["validation"].select_columns(cols),
+                                                    s["test"].select_columns(cols), source="offline",
+                                                    num_labels=2, cfg=minilm, seed=seed)
+                add("pretrained_finetune", res.accuracy, lr=res.setting["lr"], trainable_params=res.trainable_params)
+    return _write("label_efficiency.json", {"profile": "fast", "source": "offline", "seeds": list(SEEDS),
+                                            "budgets": list(LABEL_BUDGETS), "points": points})
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="+", choices=("tune", "seeds", "label-efficiency"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COURSE_LIB_PROGRESS", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for what in args.what:
+        {"tune": tune, "seeds": seeds, "label-efficiency": label_efficiency}[what]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
