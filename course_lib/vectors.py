@@ -22,6 +22,7 @@ import numpy as np
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
 OFFLINE_DIM = 100
+EXPORT_VERSION = "v1"  # bump when offline_glove_file changes what it writes
 
 
 @dataclass
@@ -155,10 +156,12 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     from course_lib.config import cache_dir
     from course_lib.hub import minilm_dir
 
-    out = cache_dir("vectors") / f"minilm-whole-words.{dim}d.txt"
+    model_dir = minilm_dir()
+    # keyed by the exporter's version and the weights' size, so a changed export or package is never read stale
+    weights_size = (model_dir / "model.safetensors").stat().st_size
+    out = cache_dir("vectors") / f"minilm-whole-words-{EXPORT_VERSION}-{weights_size}.{dim}d.txt"
     if out.exists():
         return out
-    model_dir = minilm_dir()
     vocab_lines = (model_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
     weights = load_file(str(model_dir / "model.safetensors"))
     key = next(k for k in weights if k.endswith("word_embeddings.weight"))

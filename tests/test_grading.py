@@ -71,3 +71,11 @@ def test_grader_passes_reference_and_fails_learner_stubs(path):
     got_learner = run_and_collect(exercise_section(learner))
     assert set(got_learner) == set(expected), f"{path.name}: a learner check printed no verdict"
     assert set(got_learner.values()) == {"NOT YET"}, f"{path.name}: a stub passed its check: {got_learner}"
+
+
+def test_solutions_are_collapsed_on_the_rendered_page():
+    """A reader of the book sees a toggle, not the answer: every solution cell is tagged hide-input."""
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
+                assert "hide-input" in cell.metadata.get("tags", []), f"{path.name}: {cell.source[:60]!r}"

@@ -78,3 +78,38 @@ def check_count_trainable(fn) -> bool:
         return True, ""
 
     return run_check("1.4", check)
+
+
+def check_cross_talk(fn) -> bool:
+    """Exercise 1.5: ``fn(layer, x) -> float``: how much review 0's output moves when only review 1 changes.
+
+    The experiment behind the source's ``batch_first`` bug: run the layer on ``x`` of shape ``(B, T, d)`` exactly as
+    given, then on a copy whose review 1 is replaced by zeros, and return the largest absolute change in review 0's
+    output. A correct layer (``batch_first=True``) gives 0: reviews do not see each other. The source's layer
+    (``batch_first=False``) reads ``(B, T, d)`` as ``(T, B, d)``, so attention mixes the reviews of a batch.
+    """
+
+    def reference(layer, x):
+        with torch.no_grad():
+            changed = x.clone()
+            changed[1] = 0.0
+            return (layer(x)[0] - layer(changed)[0]).abs().max().item()
+
+    def check():
+        torch.manual_seed(0)
+        x = torch.randn(4, 6, 8)  # (B, T, d): 4 reviews of 6 tokens
+        results = {}
+        for batch_first in (True, False):
+            torch.manual_seed(1)
+            layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=batch_first).eval()
+            got = float(fn(layer, x))
+            expected = reference(layer, x)
+            if abs(got - expected) > 1e-5:
+                return False, (f"with batch_first={batch_first} expected {expected:.4f}, got {got:.4f}: run the layer "
+                               "on x and on a copy with review 1 set to zeros, compare review 0's outputs")
+            results[batch_first] = got
+        if not (results[True] < 1e-6 < results[False]):
+            return False, "a correct layer should show no cross-talk and the source's layer some"
+        return True, ""
+
+    return run_check("1.5", check)

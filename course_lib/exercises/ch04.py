@@ -73,3 +73,38 @@ def check_adapt_linear2(fn) -> bool:
         return True, ""
 
     return run_check("4.3", check)
+
+
+def check_largest_bottleneck(fn) -> bool:
+    """Exercise 4.4: ``fn(model, budget) -> int``: the widest adapters that fit a trainable-parameter budget.
+
+    Adapters go into ``linear1`` and ``linear2`` of every encoder layer (as in the chapter) and a fresh 2-class head
+    trains too. The answer is checked by building the model with :func:`course_lib.adapters.add_adapters` and
+    counting, for several budgets; 0 means not even bottleneck 1 fits.
+    """
+    from course_lib.adapters import add_adapters
+    from course_lib.models import count_parameters
+
+    def build(bottleneck):
+        torch.manual_seed(0)
+        model = TransformerClassifier(torch.randn(20, 8), TransformerConfig(num_labels=2, dim_feedforward=16,
+                                                                            max_len=16, num_layers=3))
+        if bottleneck:
+            add_adapters(model, ("linear1", "linear2"), bottleneck, modules_to_save=["classifier"])
+        return model
+
+    def trainable(bottleneck):
+        return count_parameters(build(bottleneck))[0]
+
+    def check():
+        for budget in (10, trainable(1), trainable(3) + 5, trainable(7) - 1, trainable(8)):
+            expected = 0
+            while expected < 8 and trainable(expected + 1) <= budget:
+                expected += 1
+            got = fn(build(0), budget)
+            if int(got) != expected:
+                return False, (f"budget {budget}: expected bottleneck {expected}, got {got}. Count, per wrapped layer "
+                               "with out_features o: down (o*b + b) + up (b*o + o); plus the head")
+        return True, ""
+
+    return run_check("4.4", check)

@@ -62,3 +62,27 @@ def check_merge_weight(fn) -> bool:
         return True, ""
 
     return run_check("5.3", check)
+
+
+def check_rank_for_energy(fn) -> bool:
+    """Exercise 5.4: ``fn(delta_w, share) -> int``: the smallest rank whose best approximation keeps ``share`` of
+    the update's energy (squared Frobenius norm), from its singular values."""
+
+    def reference(m, share):
+        s = torch.linalg.svdvals(m) ** 2
+        kept = torch.cumsum(s, 0) / s.sum()
+        return int((kept < share - 1e-12).sum().item()) + 1
+
+    def check():
+        g = torch.Generator().manual_seed(0)
+        for rank, noise in ((2, 0.01), (5, 0.05), (1, 0.0)):
+            low = torch.randn(40, rank, generator=g) @ torch.randn(rank, 30, generator=g)
+            m = low + noise * torch.randn(40, 30, generator=g)
+            for share in (0.5, 0.9, 0.99):
+                got, expected = fn(m.clone(), share), reference(m, share)
+                if int(got) != expected:
+                    return False, (f"a rank-{rank} update plus noise {noise}, share {share}: expected rank "
+                                   f"{expected}, got {got}. Square the singular values and accumulate")
+        return True, ""
+
+    return run_check("5.4", check)
