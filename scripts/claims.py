@@ -59,6 +59,7 @@ def tune() -> Path:
     for name in (*transfer.STRATEGIES, *lora.BAG_STRATEGIES):
         sweep[name] = {}
         for lr in transfer.LR_GRID:
+            start = time.perf_counter()
             if name in transfer.STRATEGIES:
                 model = transfer.build_strategy(name, run, data, cfg)
                 history, _ = transfer.adapt_to_sentiment(run, data, cfg, name, model, lr=lr, record=False)
@@ -66,7 +67,8 @@ def tune() -> Path:
                 model = lora.build_bag_strategy(name, run, data, lcfg)
                 history, _ = lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
             sweep[name][repr(lr)] = history.best_val_accuracy
-            print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f}", flush=True)
+            print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
     # the pretrained baseline, at the chapter's label budget, over its own (fine-tuning) grid
     s = data.sentiment
     res = baselines.finetune_pretrained(*(s[k].select_columns(["text", "label"]) for k in ("train", "validation", "test")),
