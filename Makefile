@@ -71,7 +71,7 @@ grade: setup
 ## What the book's rankings rest on (not part of `make test`; ~1 hour on 2 cores): learning rates picked on validation,
 ## chapters 1, 4 and 5 at seeds 0, 1, 2, and accuracy against the number of labels. Writes book/_results/*.json.
 claims: setup
-	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(PY) scripts/claims.py tune seeds label-efficiency
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(PY) scripts/claims.py tune seeds label-efficiency-pretrained label-efficiency
 
 ## Benchmarks: ratios measured side by side in one run.
 bench: setup

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -56,7 +57,8 @@ class PretrainedFinetuneConfig:
     hub_id: str = "sentence-transformers/all-MiniLM-L6-v2"
     max_length: int = 128
     batch_size: int = 16
-    epochs: int = 3
+    epochs: int = 2
+    min_steps: int = 60  # small label budgets get more epochs, so that every run takes at least this many steps
     lr_grid: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
     mixed_precision: str = "no"
 
@@ -92,7 +94,8 @@ def finetune_pretrained(train, validation, test, *, source: str, num_labels: int
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
         finally:
             hf_logging.set_verbosity(verbosity)
-        train_native(model, loaders["train"], epochs=cfg.epochs, lr=lr, mixed_precision=cfg.mixed_precision,
+        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / len(loaders["train"])))
+        train_native(model, loaders["train"], epochs=epochs, lr=lr, mixed_precision=cfg.mixed_precision,
                      desc=f"fine-tune lr={lr:g}")
         val = evaluate_accuracy(model, loaders["validation"])["accuracy"] if len(cfg.lr_grid) > 1 else float("nan")
         by_lr[repr(lr)] = val
