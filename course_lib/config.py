@@ -7,7 +7,8 @@ returned :class:`Run`, so chapters contain no scattered ``if FAST:`` branches.
 - ``PROFILE``: ``fast`` is a CPU subset that runs in minutes on a laptop; ``full`` is the source notebooks' scale
   (full datasets, real checkpoints, many epochs) meant for a GPU.
 - ``SOURCE``: ``hub`` uses the Hugging Face Hub and official archives; ``offline`` uses no network at all;
-  ``auto`` picks ``hub`` when the hub answers within two seconds and ``HF_HUB_OFFLINE`` is unset, else ``offline``.
+  ``auto`` picks ``hub`` when the hub answers within three seconds and ``HF_HUB_OFFLINE`` is unset, else
+  ``offline``; ``hub`` without a network fails within seconds, naming ``SOURCE=offline``.
 """
 
 from __future__ import annotations
@@ -78,26 +79,37 @@ def set_offline_env() -> None:
         pass
 
 
-def resolve_source(source: str, *, timeout: float = 2.0) -> tuple[str, str]:
-    """Resolve ``SOURCE`` to ``"hub"`` or ``"offline"`` and say why, in one line.
+def resolve_source(source: str, *, timeout: float = 3.0) -> tuple[str, str]:
+    """Resolve ``SOURCE`` to ``"hub"`` or ``"offline"`` and say why, in one line, within ``timeout`` seconds.
 
-    ``auto`` never waits longer than ``timeout`` seconds: a failed DNS lookup returns at once.
+    ``hub`` is checked before anything is downloaded: without a network it fails at once with an error that names
+    ``SOURCE=offline`` and ``SOURCE=auto``, instead of letting the libraries retry for a minute. With
+    ``HF_HUB_OFFLINE=1`` the hub libraries read their local cache only, so no check is made (that is how the hub path
+    is rehearsed against a prepared cache). ``auto`` picks the hub when it answers and ``HF_HUB_OFFLINE`` is unset.
     """
-    from course_lib.hub import hub_reachable
+    from course_lib.hub import hub_status
 
     source = _choose("SOURCE", source, SOURCES)
+    hub_offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     if source == "offline":
         set_offline_env()
         return "offline", "SOURCE=offline: no network is used"
     if source == "hub":
+        if hub_offline:
+            return "hub", "SOURCE=hub with HF_HUB_OFFLINE=1: hub datasets and checkpoints from the local cache only"
+        ok, why = hub_status(timeout=timeout)
+        if not ok:
+            raise RuntimeError(f"SOURCE=hub needs the Hugging Face Hub, but {why}. Run with SOURCE=offline (real "
+                               "offline data and models, no network) or SOURCE=auto (the hub when it answers).")
         return "hub", "SOURCE=hub: datasets and checkpoints come from the Hugging Face Hub"
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+    if hub_offline:
         set_offline_env()
         return "offline", "SOURCE=auto -> offline (HF_HUB_OFFLINE is set)"
-    if hub_reachable(timeout=timeout):
-        return "hub", "SOURCE=auto -> hub (huggingface.co answered)"
+    ok, why = hub_status(timeout=timeout)
+    if ok:
+        return "hub", f"SOURCE=auto -> hub ({why})"
     set_offline_env()
-    return "offline", "SOURCE=auto -> offline (huggingface.co is unreachable)"
+    return "offline", f"SOURCE=auto -> offline ({why})"
 
 
 def seed_everything(seed: int) -> None:

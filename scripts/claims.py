@@ -59,10 +59,13 @@ def tune() -> Path:
     cfg = transfer.config_for(run.profile)
     data = transfer.load_transfer_data(run, cfg)
     lcfg = lora.config_for(run.profile)
-    sweep: dict[str, dict[str, float]] = {}
+    partial = OUT / "lr_sweep.partial.json"  # progress so far: an interrupted sweep resumes where it stopped
+    sweep: dict[str, dict[str, float]] = json.loads(partial.read_text()) if partial.exists() else {}
     for name in (*transfer.STRATEGIES, *lora.BAG_STRATEGIES):
-        sweep[name] = {}
+        sweep.setdefault(name, {})
         for lr in transfer.LR_GRID:
+            if repr(lr) in sweep[name]:
+                continue
             start = time.perf_counter()
             if name in transfer.STRATEGIES:
                 model = transfer.build_strategy(name, run, data, cfg)
@@ -71,9 +74,13 @@ def tune() -> Path:
                 model = lora.build_bag_strategy(name, run, data, lcfg)
                 history, _ = lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
             sweep[name][repr(lr)] = history.best_val_accuracy
+            partial.write_text(json.dumps(sweep, indent=2))
             print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
+    grid = {repr(lr) for lr in transfer.LR_GRID}
+    sweep = {name: {lr: acc for lr, acc in accs.items() if lr in grid} for name, accs in sweep.items()}
     chosen = {name: float(max(accs, key=accs.get)) for name, accs in sweep.items()}
+    partial.unlink()
     return _write("lr_sweep.json", {"profile": "fast", "source": "offline", "seed": 0, "grid": list(transfer.LR_GRID),
                                     "validation_accuracy": sweep, "chosen": chosen})
 
@@ -124,26 +131,39 @@ def _point(method: str, n: int, seed: int, accuracy: float, **extra) -> dict:
 
 
 def label_efficiency_pretrained() -> Path:
-    """MiniLM fine-tuned at several label budgets; its learning rate picked on validation at seed 0, 500 labels."""
+    """MiniLM fine-tuned at several label budgets; its learning rate picked on validation at seed 0, 500 labels.
+
+    The file is rewritten after every point, and a rerun skips the points it already holds.
+    """
     from course_lib import baselines
 
     cols = ["text", "label"]
-    points, sweep, cfg = [], None, baselines.PretrainedFinetuneConfig()
-    budgets = sorted(set(PRETRAINED_BUDGETS) | {CHAPTER_BUDGET})
+    path = OUT / PRETRAINED_FILE
+    done = json.loads(path.read_text()) if path.exists() else {}
+    points, sweep = done.get("points", []), done.get("validation_accuracy_by_lr")
+    cfg = baselines.PretrainedFinetuneConfig()
+    grid = list(cfg.lr_grid)
+    if sweep:
+        cfg = replace(cfg, lr_grid=(float(max(sweep, key=sweep.get)),))
+    budgets = [CHAPTER_BUDGET] + [b for b in sorted(PRETRAINED_BUDGETS) if b != CHAPTER_BUDGET]
     for seed in SEEDS:
-        for n in ([CHAPTER_BUDGET] + [b for b in budgets if b != CHAPTER_BUDGET] if seed == 0 else budgets):
+        for n in budgets:
+            if any(p["seed"] == seed and p["train_examples"] == n for p in points):
+                continue
             _, _, data = _sentiment_data(seed, n)
             s = data.sentiment
             res = baselines.finetune_pretrained(*(s[k].select_columns(cols) for k in ("train", "validation", "test")),
                                                 source="offline", num_labels=2, cfg=cfg, seed=seed)
             if sweep is None:  # the first run (seed 0, the chapters' budget) tried the whole grid on validation
                 sweep = res.setting["validation_by_lr"]
+                print(f"MiniLM validation accuracy by learning rate: {sweep}", flush=True)
                 cfg = replace(cfg, lr_grid=(res.setting["lr"],))
             points.append(_point("pretrained_finetune", n, seed, res.accuracy, lr=res.setting["lr"],
                                  trainable_params=res.trainable_params))
-    return _write(PRETRAINED_FILE, {"profile": "fast", "source": "offline", "seeds": list(SEEDS),
-                                    "lr_grid": list(baselines.PretrainedFinetuneConfig().lr_grid),
-                                    "validation_accuracy_by_lr": sweep, "points": points})
+            path.write_text(json.dumps({"profile": "fast", "source": "offline", "seeds": list(SEEDS), "lr_grid": grid,
+                                        "validation_accuracy_by_lr": sweep, "points": points}, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
 
 
 def label_efficiency() -> Path:

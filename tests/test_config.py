@@ -18,13 +18,93 @@ def test_unknown_source_lists_choices():
         resolve_source("cloud")
 
 
-def test_auto_resolves_offline_fast(monkeypatch):
+@pytest.fixture()
+def endpoint(monkeypatch):
+    """Point huggingface_hub at ``url`` with the network allowed (the test suite otherwise runs with HF_HUB_OFFLINE)."""
+    import huggingface_hub.constants as constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("course_lib.hub.HUB_HOST", "hub.invalid")  # a name that never resolves
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    def point(url):
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+
+    return point
+
+
+def serve(handler_body, delay=0.0):
+    """A one-route HTTP server on 127.0.0.1 answering every GET with ``handler_body`` (after ``delay`` s)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            time.sleep(delay)
+            body = handler_body.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_auto_resolves_offline_fast_without_a_network(endpoint):
+    endpoint("https://hub.invalid")  # a name that never resolves
     start = time.perf_counter()
     source, reason = resolve_source("auto")
     assert source == "offline" and "unreachable" in reason
     assert time.perf_counter() - start < 5
+
+
+def test_hub_without_a_network_fails_fast_naming_the_fix(endpoint):
+    endpoint("https://hub.invalid")
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="SOURCE=offline .* or SOURCE=auto"):
+        resolve_source("hub")
+    assert time.perf_counter() - start < 5
+
+
+def test_a_captive_portal_is_not_the_hub(endpoint):
+    server, url = serve("<html>Please log in to the hotel wifi</html>")
+    endpoint(url)
+    try:
+        source, reason = resolve_source("auto")
+    finally:
+        server.shutdown()
+    assert source == "offline" and "not the hub's API" in reason
+
+
+def test_a_stalled_connection_is_decided_within_the_timeout(endpoint):
+    server, url = serve('{"id": "openai-community/gpt2"}', delay=8)
+    endpoint(url)
+    start = time.perf_counter()
+    try:
+        source, reason = resolve_source("auto", timeout=1.0)
+    finally:
+        server.shutdown()
+    assert source == "offline" and time.perf_counter() - start < 3
+
+
+def test_the_real_api_answer_counts_as_reachable(endpoint):
+    server, url = serve('{"id": "openai-community/gpt2", "downloads": 1}')
+    endpoint(url)
+    try:
+        source, reason = resolve_source("auto")
+    finally:
+        server.shutdown()
+    assert source == "hub" and "answered" in reason
+
+
+def test_hub_with_hf_hub_offline_reads_the_local_cache_without_probing(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("course_lib.hub.hub_status", lambda timeout: pytest.fail("no probe with HF_HUB_OFFLINE=1"))
+    assert resolve_source("hub")[0] == "hub"
 
 
 def test_auto_respects_hf_hub_offline(monkeypatch):
