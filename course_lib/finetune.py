@@ -1,4 +1,4 @@
-"""Chapter 6, part 1: fine-tuning a pretrained encoder for 5-class review ratings with a native PyTorch loop.
+"""Chapter 6, part 1: fine-tuning a pretrained encoder for 5-class classification with a native PyTorch loop.
 
 The source notebook fine-tuned ``bert-base-cased`` on 1,000 Yelp reviews (``Yelp/yelp_review_full``) with a plain
 loop: ``datasets.map`` tokenization, ``DataLoader``, ``AdamW``, a ``LambdaLR`` linear decay, and an accuracy
@@ -6,13 +6,15 @@ metric. This module keeps that recipe and fixes what it left out:
 
 - the loop runs on :class:`accelerate.Accelerator`, so the same code uses a GPU with ``bf16`` in the full profile;
 - batches are padded to their own longest review (``DataCollatorWithPadding``), not to 512 tokens;
-- accuracy is measured *before* and *after* fine-tuning and compared with the majority-class baseline, which is
-  the number any 5-class classifier must beat;
+- accuracy is measured *before* and *after* fine-tuning and compared with the majority-class baseline (the
+  number any 5-class classifier must beat) and with a TF-IDF + logistic-regression baseline on the same split;
 - the model is saved with ``save_pretrained`` (safetensors), never pickled.
 
 With ``SOURCE=offline`` the encoder is the real all-MiniLM-L6-v2 (a 6-layer BERT, 22.7M parameters) and the
-data are real BBC News articles in 5 topics, standing in for the 5 star ratings (same schema as Yelp; see
-:mod:`course_lib.data`).
+data are real BBC News articles in 5 topics (business, entertainment, politics, sport, tech), standing in for
+Yelp's 5 star ratings (same schema; see :mod:`course_lib.data`). Topics are a much easier task than star ratings:
+a bag of words already separates them, which is why the chapter shows the TF-IDF baseline next to the
+fine-tuned encoder.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ class FinetuneConfig:
 
 
 def config_for(profile: Profile) -> FinetuneConfig:
-    """``fast``: 600 training reviews cut at 64 tokens, 2 epochs: about a minute on a 2-core CPU (the source used
-    1,000 reviews; the ratings reviews are ~50 tokens long, so the cut rarely bites). ``full``: a large subset of
-    Yelp on a GPU."""
+    """``fast``: 600 training texts cut at 64 tokens, 1 epoch: about half a minute on a 2-core CPU (the source used
+    1,000 reviews at 512 tokens; offline the texts are BBC News articles of a few hundred words, so the encoder
+    reads only their opening). ``full``: a large subset of Yelp on a GPU."""
     return profile.pick(
         fast=FinetuneConfig(sizes=Sizes(train=600, validation=100, test=300), max_length=64, batch_size=16,
-                            epochs=2, lr=1e-4),
+                            epochs=1, lr=1e-4),
         full=FinetuneConfig(sizes=Sizes(train=100_000, validation=5_000, test=None), max_length=256,
                             batch_size=32, epochs=3, lr=3e-5, mixed_precision="bf16"),
     )
@@ -66,7 +68,8 @@ def resolve_precision(requested: str) -> str:
 
 
 def load_ratings(run: Run, cfg: FinetuneConfig):
-    """``train``/``validation``/``test`` splits with ``text`` and ``label`` (0 = 1 star ... 4 = 5 stars)."""
+    """``train``/``validation``/``test`` splits with ``text`` and ``label``: Yelp's 0 = 1 star ... 4 = 5 stars
+    from the hub; offline, BBC News topics (names from :func:`course_lib.data.label_names`)."""
     return load_text_classification(cfg.dataset, run.source, cfg.sizes, run.seed)
 
 
@@ -219,30 +222,57 @@ def majority_baseline(train_labels, test_labels) -> tuple[int, float]:
     return majority, sum(t == majority for t in test_labels) / len(test_labels)
 
 
-def confusion_matrix(labels, predictions, num_labels: int) -> torch.Tensor:
-    """``(num_labels, num_labels)`` counts; row = true label, column = predicted label."""
-    matrix = torch.zeros(num_labels, num_labels, dtype=torch.long)
-    for t, p in zip(labels, predictions):
-        matrix[int(t), int(p)] += 1
-    return matrix
+def tfidf_baseline(train_texts, train_labels, test_texts, test_labels, *, C: float = 10.0) -> dict:
+    """A classical baseline on the same split: TF-IDF of word 1- and 2-grams + logistic regression (scikit-learn).
+
+    Returns ``{"accuracy", "predictions"}``. It trains in seconds on a CPU and is the number a fine-tuned
+    Transformer should be read against: on BBC News topics it is already close to perfect.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    train_texts, test_texts = list(train_texts), list(test_texts)
+    if not train_texts or not test_texts:
+        raise ValueError("tfidf_baseline needs non-empty training and test texts")
+    pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                             LogisticRegression(C=C, max_iter=2000))
+    pipeline.fit(train_texts, list(train_labels))
+    predictions = pipeline.predict(test_texts).tolist()
+    accuracy = sum(int(p) == int(t) for p, t in zip(predictions, test_labels)) / len(test_texts)
+    return {"accuracy": accuracy, "predictions": predictions}
+
+
+def most_confused_pair(labels, predictions, num_labels: int) -> dict:
+    """The pair of classes mixed up most often, in either direction, from sklearn's ``confusion_matrix``.
+
+    Returns ``{"pair": (i, j), "count": errors between i and j, "errors": all errors}``; ``pair`` is ``None``
+    when there is no error at all. Ties go to the pair that comes first in ``(i, j)`` order.
+    """
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(labels, predictions, labels=list(range(num_labels)))
+    errors = int(matrix.sum() - matrix.trace())
+    both_ways = matrix + matrix.T  # (num_labels, num_labels), symmetric
+    best, count = None, 0
+    for i in range(num_labels):
+        for j in range(i + 1, num_labels):
+            if both_ways[i, j] > count:
+                best, count = (i, j), int(both_ways[i, j])
+    return {"pair": best, "count": count, "errors": errors}
 
 
 def plot_confusion_matrix(labels, predictions, names: list[str], title: str = "Confusion matrix"):
-    """Heat map of :func:`confusion_matrix` with the counts written in the cells."""
-    import matplotlib.pyplot as plt
+    """Heat map of sklearn's ``confusion_matrix`` (row = true label, column = predicted) with the counts."""
+    from sklearn.metrics import ConfusionMatrixDisplay
 
-    matrix = confusion_matrix(labels, predictions, len(names)).numpy()
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
-    ax.imshow(matrix, cmap="Blues")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(names)), names, rotation=30)
-    ax.set_yticks(range(len(names)), names)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    return fig
+    display = ConfusionMatrixDisplay.from_predictions(labels, predictions, labels=list(range(len(names))),
+                                                      display_labels=names, cmap="Blues", colorbar=False,
+                                                      xticks_rotation=30)
+    display.ax_.set(xlabel="predicted", ylabel="true", title=title)
+    display.figure_.set_size_inches(4.8, 4.2)
+    display.figure_.tight_layout()
+    return display.figure_
 
 
 def plot_losses(history: FinetuneHistory, steps_per_epoch: int, title: str = "Fine-tuning"):

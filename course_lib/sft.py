@@ -6,10 +6,11 @@ that only the assistant's answer contributes to the loss. That collator no longe
 with a *prompt/completion* dataset and ``SFTConfig(completion_only_loss=True)``. This module holds:
 
 - :func:`split_dialogue`: the one function that turns a dialogue into ``prompt`` and ``completion`` (tested);
-- :func:`build_docs_qa`: the offline dataset, *real* questions and answers taken from CPython's own documentation
+- :func:`docs_qa_files`: the offline dataset, *real* questions and answers taken from CPython's own documentation
   (``What does json.dumps do?`` -> the opening sentences of ``json.dumps.__doc__``; the language-reference topics
-  of ``pydoc_data.topics``), written in the guanaco text format and read back through ``load_dataset("json")``
-  exactly as the hub files are read;
+  of ``pydoc_data.topics``), in the guanaco text format, read through ``load_dataset("json")`` exactly as the hub
+  files are read. Docstrings differ between Python builds, so the pairs were extracted once
+  (``scripts/make_docs_qa.py``) and ship frozen in ``course_lib/datafiles/docs_qa/``, sha256-checked;
 - the SFT helpers (config, LoRA, trainer, masked-label display, greedy generation) and a token-level F1 metric.
 
 Offline, ``facebook/opt-350m`` is replaced by the real SmolLM2-135M-Instruct (see :mod:`course_lib.hub`).
@@ -17,16 +18,13 @@ Offline, ``facebook/opt-350m`` is replaced by the real SmolLM2-135M-Instruct (se
 
 from __future__ import annotations
 
-import inspect
-import json
-import random
 import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.config import Profile, Run, cache_dir
+from course_lib.config import Profile, Run
 from course_lib.data import Sizes, split_and_cap
 from course_lib.training import show_progress
 
@@ -92,141 +90,42 @@ def to_prompt_completion(ds):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The offline question-answer set, from CPython's documentation
+# The offline question-answer set: frozen, packaged, hash-checked
 
-DOC_MODULES = (
-    "base64", "bisect", "calendar", "collections", "colorsys", "copy", "csv", "difflib", "filecmp", "fnmatch",
-    "functools", "glob", "gzip", "heapq", "html", "inspect", "itertools", "json", "keyword", "linecache", "math",
-    "operator", "os", "os.path", "pathlib", "pprint", "random", "re", "secrets", "shlex", "shutil", "statistics",
-    "string", "tempfile", "textwrap", "time", "unicodedata", "urllib.parse", "uuid", "warnings", "zlib",
-)
-DOC_BUILTIN_TYPES = ("str", "bytes", "list", "dict", "set", "int", "float", "tuple")
-MIN_ANSWER_CHARS, MAX_ANSWER_CHARS = 25, 220
+DOCS_QA_DIR = Path(__file__).resolve().parent / "datafiles" / "docs_qa"
+#: sha256 of the packaged files, made once by ``scripts/make_docs_qa.py`` from CPython 3.11.7's docstrings
+DOCS_QA_SHA256 = {
+    "train": "8b3fbc1ee520a1c41c049425cf7d651033ca6eac37c27f7e2562b14bd56e495b",
+    "test": "29a2cdc29c646347e88531cc63b3cf11c488556a5420bea59c94182e8dac599f",
+}
 
 
-def _clean_doc_text(text: str) -> str:
-    """Docstring / reST markup to plain prose: ``x`` -> x, :func:`x` -> x, "x" quoting of the reference kept."""
-    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
-    text = re.sub(r"`+([^`]+)`+", r"\1", text)
-    return re.sub(r"\s+", " ", text).strip()
+def docs_qa_files() -> dict[str, Path]:
+    """The packaged offline dialogues, ``{"train": path, "test": path}``, after checking their sha256.
 
-
-def _first_sentences(paragraph: str, max_chars: int = MAX_ANSWER_CHARS) -> str:
-    """The opening sentences of ``paragraph`` that fit in ``max_chars`` (at least the first one)."""
-    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", paragraph)
-    out = sentences[0]
-    for s in sentences[1:]:
-        if len(out) + 1 + len(s) > max_chars:
-            break
-        out += " " + s
-    return out
-
-
-def _clean_answer(paragraph: str) -> str | None:
-    """A clean answer from a docstring's first paragraph, or ``None`` when it is not usable prose."""
-    text = _first_sentences(_clean_doc_text(paragraph))
-    if text.endswith(":"):
-        text = text[:-1] + "."
-    ok = (MIN_ANSWER_CHARS <= len(text) <= MAX_ANSWER_CHARS and text[0].isupper() and text.endswith(".")
-          and "::=" not in text and ">>>" not in text and "deprecated" not in text.lower()
-          and "(" not in text.split(" ")[0])  # not a signature line such as "dumps(obj, ...)"
-    return text if ok else None
-
-
-def _documented_objects():
-    """``(qualified name, object)`` for the public functions of :data:`DOC_MODULES` and builtin-type methods."""
-    import importlib
-
-    for module_name in DOC_MODULES:
-        module = importlib.import_module(module_name)
-        for name in sorted(vars(module)):
-            obj = getattr(module, name)
-            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isbuiltin(obj)):
-                continue
-            if getattr(obj, "__module__", None) not in (module.__name__, module_name, None) and not \
-                    str(getattr(obj, "__module__", "")).lstrip("_").startswith(module_name.split(".")[0]):
-                continue  # re-exported from another module: ask about it where it is defined
-            yield f"{module_name}.{name}", obj
-    import builtins
-
-    for type_name in DOC_BUILTIN_TYPES:
-        cls = getattr(builtins, type_name)
-        for name in sorted(vars(cls)):
-            if not name.startswith("_"):
-                yield f"{type_name}.{name}", getattr(cls, name)
-
-
-def _topic_pairs() -> list[tuple[str, str]]:
-    """Questions about the language reference topics shipped in ``pydoc_data.topics``."""
-    from pydoc_data.topics import topics
-
-    pairs = []
-    for key in sorted(topics):
-        lines = topics[key].strip().splitlines()
-        if len(lines) < 3 or not set(lines[1].strip()) <= set("*=-") or not lines[1].strip():
-            continue
-        title = _clean_doc_text(lines[0]).rstrip(".")
-        body = "\n".join(lines[2:]).strip()
-        paragraph = body.split("\n\n")[0]
-        answer = _clean_answer(paragraph)
-        if answer and len(title) < 60:
-            title = "the" + title[3:] if title.startswith("The ") else title
-            pairs.append((f"What does the Python language reference say about {title}?", answer))
-    return pairs
-
-
-def docs_qa_pairs() -> list[tuple[str, str]]:
-    """Every clean ``(question, answer)`` pair from CPython's docstrings and reference topics, in a fixed order.
-
-    Filters: the answer is the docstring's first paragraph cut to its opening sentences (25-220 characters),
-    starts with a capital letter, ends with a full stop, has no signature line, grammar rule or doctest, and
-    every answer and question appears once (aliases such as ``os.path.join``/``posixpath.join`` are dropped).
+    The files hold real questions and answers from CPython's documentation in the guanaco text format (how they
+    were made: ``scripts/make_docs_qa.py``). They are frozen so that every machine trains on the same text; a
+    changed or missing file raises an error that says so.
     """
-    pairs, seen_q, seen_a = [], set(), set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        candidates = [(f"What does {name} do?", inspect.getdoc(obj) or "") for name, obj in _documented_objects()]
-    for question, doc in candidates:
-        answer = _clean_answer(doc.split("\n\n")[0]) if doc else None
-        if answer and question not in seen_q and answer not in seen_a:
-            pairs.append((question, answer))
-            seen_q.add(question)
-            seen_a.add(answer)
-    for question, answer in _topic_pairs():
-        if answer not in seen_a:
-            pairs.append((question, answer))
-            seen_a.add(answer)
-    return pairs
+    import hashlib
 
-
-def build_docs_qa(seed: int = 0, test_fraction: float = 0.15) -> dict[str, Path]:
-    """Write :func:`docs_qa_pairs` as guanaco-style JSON-lines files (``{"text": ...}`` per line), once.
-
-    The pairs are shuffled with ``seed`` and split into ``train`` and ``test`` files, the two files of the hub
-    dataset; returns ``{"train": path, "test": path}``.
-    """
-    pairs = docs_qa_pairs()
-    folder = cache_dir("data", "docs_qa", f"seed{seed}-n{len(pairs)}")
-    files = {split: folder / f"docs_qa_{split}.jsonl" for split in ("train", "test")}
-    if all(f.exists() for f in files.values()):
-        return files
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    n_test = max(1, round(test_fraction * len(pairs)))
-    chosen = {"test": order[:n_test], "train": order[n_test:]}
-    for split, idx in chosen.items():
-        tmp = files[split].with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for i in idx:
-                f.write(json.dumps({"text": format_dialogue(*pairs[i])}, ensure_ascii=False) + "\n")
-        tmp.replace(files[split])
+    files = {split: DOCS_QA_DIR / f"{split}.jsonl" for split in DOCS_QA_SHA256}
+    for split, path in files.items():
+        if not path.exists():
+            raise FileNotFoundError(f"the offline SFT dialogues {path} are missing from course_lib: reinstall the "
+                                    "package (pip install -e .) or restore the file from git")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != DOCS_QA_SHA256[split]:
+            raise ValueError(f"{path} has sha256 {digest[:12]}..., expected {DOCS_QA_SHA256[split][:12]}...: the "
+                             "frozen offline dialogues were changed; restore the file from git (or, when "
+                             "regenerating them on purpose with scripts/make_docs_qa.py, update DOCS_QA_SHA256)")
     return files
 
 
 def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
     """``train``/``validation``/``test`` splits of dialogues, one ``text`` column in the guanaco format.
 
-    ``hub``: ``timdettmers/openassistant-guanaco``; ``offline``: :func:`build_docs_qa`, read with the same
+    ``hub``: ``timdettmers/openassistant-guanaco``; ``offline``: :func:`docs_qa_files`, read with the same
     ``load_dataset`` call. ``validation`` is 5% of ``train`` (seeded), then each split is capped at ``sizes``.
     """
     from datasets import load_dataset
@@ -234,7 +133,7 @@ def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
     if source == "hub":
         raw = load_dataset(GUANACO)
     elif source == "offline":
-        files = build_docs_qa(seed=0)  # one fixed offline set: the seed only shuffles the training order
+        files = docs_qa_files()  # one fixed offline set: the seed only draws validation and training order
         raw = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
     else:
         raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
@@ -243,6 +142,20 @@ def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
 
 # --------------------------------------------------------------------------------------------------------------
 # Supervised fine-tuning
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Greedy decoding settings for :func:`generate_answers` (``transformers`` ``generate`` arguments).
+
+    ``repetition_penalty`` > 1 divides the score of every token already in the text; ``no_repeat_ngram_size=n``
+    forbids repeating any n-gram. A small model that has seen few examples tends to loop
+    (``glob.glob.glob...``); these two settings stop the loops without sampling.
+    """
+
+    max_new_tokens: int = 48
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -259,18 +172,28 @@ class SFTSettings:
     lora_r: int = 16
     lora_alpha: int = 32
     max_new_tokens: int = 48
+    repetition_penalty: float = 1.0  # decoding settings for the generations, see `Decoding`
+    no_repeat_ngram_size: int = 0
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"
     hub_id: str = "facebook/opt-350m"
 
+    @property
+    def decoding(self) -> Decoding:
+        return Decoding(self.max_new_tokens, self.repetition_penalty, self.no_repeat_ngram_size)
+
 
 def sft_settings_for(profile: Profile) -> SFTSettings:
-    """``fast``: LoRA, a few dozen steps on short sequences (CPU). ``full``: the source's full fine-tuning (GPU)."""
+    """``fast``: LoRA, 16 steps on short sequences (CPU), every held-out question answered with 32 new tokens at
+    most; ``no_repeat_ngram_size=3`` stops the loops a barely tuned model falls into. ``full``: the source's full
+    fine-tuning (GPU)."""
     return profile.pick(
-        fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=32), max_length=96, batch_size=8,
-                         max_steps=16, num_train_epochs=1, lr=1e-3, use_lora=True, max_new_tokens=32),
+        fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=None), max_length=96, batch_size=8,
+                         max_steps=16, num_train_epochs=1, lr=1e-3, use_lora=True, max_new_tokens=32,
+                         no_repeat_ngram_size=3),
         full=SFTSettings(sizes=Sizes(train=None, validation=None, test=None), max_length=1024, batch_size=8,
                          max_steps=-1, num_train_epochs=3, lr=2e-5, use_lora=False, max_new_tokens=128,
+                         no_repeat_ngram_size=3,
                          gradient_checkpointing=True, mixed_precision="bf16"),
     )
 
@@ -332,35 +255,44 @@ def add_lora(model, cfg: SFTSettings):
         return get_peft_model(model, config)
 
 
-def make_sft_trainer(model, tokenizer, train, cfg: SFTSettings, *, eval_dataset=None, output_dir, seed: int = 0):
-    """An ``SFTTrainer`` on a prompt/completion dataset with completion-only loss (prompt tokens get label -100).
+def sft_config(cfg: SFTSettings, output_dir, seed: int = 0):
+    """trl's ``SFTConfig`` for a prompt/completion dataset: the loss is computed on the completion only.
 
-    Nothing is saved during training and nothing is reported to external trackers; the loss is logged every
-    few steps into ``trainer.state.log_history``.
+    ``completion_only_loss=True`` gives every prompt token the label -100; trl appends the end-of-sequence token
+    to every completion and cuts sequences at ``max_length``. Nothing is saved during training and nothing is
+    reported to external trackers; the loss is logged every few steps into ``trainer.state.log_history``.
     """
     import torch
-    from transformers.utils import logging as hf_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from course_lib.finetune import resolve_precision
 
+    with warnings.catch_warnings():  # trl 1.x still sets the renamed `gradient_checkpointing` argument
+        warnings.simplefilter("ignore", FutureWarning)
+        return SFTConfig(
+            output_dir=str(output_dir), completion_only_loss=True, max_length=cfg.max_length,
+            per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+            max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.lr,
+            lr_scheduler_type="linear", warmup_steps=0, logging_steps=5, eval_strategy="no",
+            save_strategy="no", report_to="none", seed=seed, data_seed=seed,
+            bf16=resolve_precision(cfg.mixed_precision) == "bf16",
+            gradient_checkpointing=cfg.gradient_checkpointing, disable_tqdm=not show_progress(),
+            dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+        )
+
+
+def make_sft_trainer(model, tokenizer, train, cfg: SFTSettings, *, eval_dataset=None, output_dir, seed: int = 0):
+    """An ``SFTTrainer`` with :func:`sft_config` on a prompt/completion dataset (columns ``prompt``,
+    ``completion``): trl tokenises each pair, appends EOS and masks the prompt's labels with -100."""
+    from transformers.utils import logging as hf_logging
+    from trl import SFTTrainer
+
+    args = sft_config(cfg, output_dir, seed)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        with warnings.catch_warnings():  # trl 1.x still sets the renamed `gradient_checkpointing` argument
-            warnings.simplefilter("ignore", FutureWarning)
-            args = SFTConfig(
-                output_dir=str(output_dir), max_length=cfg.max_length, completion_only_loss=True,
-                per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-                max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.lr,
-                lr_scheduler_type="linear", warmup_steps=0, logging_steps=5, eval_strategy="no",
-                save_strategy="no", report_to="none", seed=seed, data_seed=seed,
-                bf16=resolve_precision(cfg.mixed_precision) == "bf16",
-                gradient_checkpointing=cfg.gradient_checkpointing, disable_tqdm=not show_progress(),
-                dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
-            )
-            trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
-                                 processing_class=tokenizer)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
+                             processing_class=tokenizer)
         if not show_progress():  # without progress bars the trainer would print every log dict instead
             from transformers.trainer_callback import PrinterCallback
 
@@ -382,29 +314,50 @@ def masked_label_rows(example: dict, tokenizer, max_rows: int | None = None) -> 
     return rows if max_rows is None else rows[:max_rows]
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 48,
-                     batch_size: int = 8) -> list[str]:
-    """Greedy answers to ``prompts`` (deterministic), cut where the model starts a new ``### Human:`` turn."""
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """A guanaco ``prompt`` rewritten in the model's own chat template (the format an instruct model was tuned
+    with): the question becomes a ``user`` message, followed by the template's assistant header."""
+    question = prompt.removeprefix(HUMAN).removesuffix(ASSISTANT).strip()
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def generate_answers(model, tokenizer, prompts: list[str], decoding: Decoding | int = Decoding(),
+                     batch_size: int = 8, *, return_stopped: bool = False):
+    """Greedy answers to ``prompts`` (deterministic), cut where the model starts a new ``###`` turn.
+
+    ``decoding`` is a :class:`Decoding` (an int is read as ``max_new_tokens``). With ``return_stopped=True``
+    also returns, per answer, whether the model ended it itself (an end-of-sequence token or a new ``###``
+    turn) rather than running into ``max_new_tokens``.
+    """
     import torch
 
+    if isinstance(decoding, int):
+        decoding = Decoding(max_new_tokens=decoding)
     was_training, side = model.training, tokenizer.padding_side
     model.eval()
     tokenizer.padding_side = "left"  # generation continues from the right end of every prompt
-    answers = []
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos if eos is not None else tokenizer.eos_token_id])
+    answers, stopped = [], []
     try:
         for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True)
+            batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                              add_special_tokens=False)
             batch = {k: v.to(next(model.parameters()).device) for k, v in batch.items()}
             with torch.no_grad():
-                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                out = model.generate(**batch, max_new_tokens=decoding.max_new_tokens, do_sample=False,
+                                     repetition_penalty=decoding.repetition_penalty,
+                                     no_repeat_ngram_size=decoding.no_repeat_ngram_size,
                                      pad_token_id=tokenizer.pad_token_id)
             new = out[:, batch["input_ids"].shape[1]:]  # (B, new tokens)
-            for text in tokenizer.batch_decode(new, skip_special_tokens=True):
+            for ids, text in zip(new.tolist(), tokenizer.batch_decode(new, skip_special_tokens=True)):
                 answers.append(text.split("###")[0].strip())
+                stopped.append(any(i in eos for i in ids) or "###" in text)
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
-    return answers
+    return (answers, stopped) if return_stopped else answers
 
 
 def _words(text: str) -> list[str]:
@@ -424,7 +377,43 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def mean_token_f1(predictions: list[str], references: list[str]) -> float:
     """Average :func:`token_f1` over pairs; the lists must have the same, non-zero length."""
+    scores = token_f1_scores(predictions, references)
+    return sum(scores) / len(scores)
+
+
+def token_f1_scores(predictions: list[str], references: list[str]) -> list[float]:
+    """:func:`token_f1` per pair; the lists must have the same, non-zero length."""
     if len(predictions) != len(references) or not references:
         raise ValueError(f"need as many predictions as references (>0), got {len(predictions)} and "
                          f"{len(references)}")
-    return sum(token_f1(p, r) for p, r in zip(predictions, references)) / len(references)
+    return [token_f1(p, r) for p, r in zip(predictions, references)]
+
+
+def mean_and_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n)); needs two values or more."""
+    import statistics
+
+    if len(values) < 2:
+        raise ValueError(f"need at least two values for a standard error, got {len(values)}")
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def paired_bootstrap(before: list[float], after: list[float], n_resamples: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(after - before)`` over paired per-question scores.
+
+    The questions are resampled with replacement (the same questions for both sides, so the pairing is kept);
+    returns ``(low, high)`` at ``level``. An interval above 0 means the improvement is not an accident of which
+    questions happened to be held out.
+    """
+    import numpy as np
+
+    if len(before) != len(after) or len(before) < 2:
+        raise ValueError(f"need two paired lists of equal length >= 2, got {len(before)} and {len(after)}")
+    diff = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n_resamples, len(diff)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+

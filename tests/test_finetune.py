@@ -4,10 +4,10 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from course_lib.config import Profile
-from course_lib.finetune import (FinetuneConfig, config_for, confusion_matrix, evaluate_accuracy, linear_decay,
-                                 load_finetuned, majority_baseline, make_dataloaders, plot_confusion_matrix,
-                                 plot_losses, resolve_precision, save_finetuned, token_table, tokenize_ratings,
-                                 train_native)
+from course_lib.finetune import (FinetuneConfig, config_for, evaluate_accuracy, linear_decay, load_finetuned,
+                                 majority_baseline, make_dataloaders, most_confused_pair, plot_confusion_matrix,
+                                 plot_losses, resolve_precision, save_finetuned, tfidf_baseline, token_table,
+                                 tokenize_ratings, train_native)
 from course_lib.hub import minilm_dir
 
 
@@ -113,7 +113,21 @@ def test_majority_baseline_and_confusion_matrix():
     assert majority_baseline([2, 0], [0, 2, 2])[0] == 0  # a tie goes to the smallest label
     with pytest.raises(ValueError):
         majority_baseline([], [1])
-    m = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
-    assert m.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]] and int(m.sum()) == 4
+    # errors: 1->2 twice, 2->1 once, 0->2 once: the pair (1, 2) holds 3 of the 4 errors
+    labels, preds = [0, 0, 1, 1, 1, 2, 2], [0, 2, 1, 2, 2, 1, 2]
+    assert most_confused_pair(labels, preds, 3) == {"pair": (1, 2), "count": 3, "errors": 4}
+    assert most_confused_pair([0, 1], [0, 1], 3) == {"pair": None, "count": 0, "errors": 0}
     fig = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"])
     assert fig.axes[0].get_xlabel() == "predicted"
+    cells = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert cells == sorted(["1", "0", "0", "0", "1", "1", "0", "0", "1"])
+
+
+def test_tfidf_baseline_learns_words():
+    train = ["the match was won by the team", "a goal in the final match", "shares fell on the market",
+             "the bank raised profits and shares"] * 3
+    labels = [0, 0, 1, 1] * 3
+    out = tfidf_baseline(train, labels, ["the team won the final", "market shares and profits"], [0, 1])
+    assert out["accuracy"] == 1.0 and out["predictions"] == [0, 1]
+    with pytest.raises(ValueError):
+        tfidf_baseline([], [], ["x"], [0])

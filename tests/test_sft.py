@@ -58,16 +58,44 @@ def test_to_prompt_completion_and_empty_dataset():
 # --- the offline question-answer set ----------------------------------------------------------------------------
 
 
-def test_docs_qa_pairs_are_real_clean_and_deterministic():
-    pairs = sft.docs_qa_pairs()
-    assert pairs == sft.docs_qa_pairs() and len(pairs) > 300
-    qa = dict(pairs)
-    assert qa["What does json.dumps do?"].startswith("Serialize obj to a JSON formatted str")
-    assert any(q.startswith("What does the Python language reference say about") for q, _ in pairs)
-    for q, a in pairs:
-        assert q.endswith("?") and a[0].isupper() and a.endswith(".") and 25 <= len(a) <= 220
-        assert "``" not in a and ">>>" not in a
-    assert len({a for _, a in pairs}) == len(pairs)
+def test_docs_qa_files_are_frozen_clean_and_hash_checked(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    files = sft.docs_qa_files()
+    digests = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in files.items()}
+    assert digests == {  # pinned: the offline dialogues are the same on every machine
+        "train": "8b3fbc1ee520a1c41c049425cf7d651033ca6eac37c27f7e2562b14bd56e495b",
+        "test": "29a2cdc29c646347e88531cc63b3cf11c488556a5420bea59c94182e8dac599f",
+    }
+    rows = {split: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            for split, path in files.items()}
+    assert [len(rows["train"]), len(rows["test"])] == [393, 69]
+    pairs = [sft.split_dialogue(r["text"]) for split in rows for r in rows[split]]
+    qa = {p["prompt"]: p["completion"].strip() for p in pairs}
+    assert qa["### Human: What does json.dumps do?### Assistant:"].startswith("Serialize obj to a JSON formatted")
+    for p in pairs:
+        assert p["prompt"].endswith("?" + sft.ASSISTANT)
+        answer = p["completion"].strip()
+        assert answer[0].isupper() and answer.endswith(".") and 25 <= len(answer) <= 220 and "``" not in answer
+    assert len(qa) == len(pairs) == len({p["completion"] for p in pairs})  # no question or answer twice
+    # a changed file is refused with a clear message
+    for split, path in files.items():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "test.jsonl").write_text("{}\n", encoding="utf-8")
+    monkeypatch.setattr(sft, "DOCS_QA_DIR", tmp_path)
+    with pytest.raises(ValueError, match="sha256.*changed"):
+        sft.docs_qa_files()
+    (tmp_path / "test.jsonl").unlink()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        sft.docs_qa_files()
+
+
+def test_loader_does_not_scrape_the_standard_library():
+    import inspect
+
+    source = inspect.getsource(sft)
+    assert "pydoc_data" not in source.replace("``pydoc_data.topics``", "") and "importlib" not in source
 
 
 def test_load_dialogues_offline_reads_the_guanaco_format(tmp_cache):
@@ -149,8 +177,11 @@ def test_completion_only_trainer_masks_the_prompt_and_trains(tmp_path):
     before = trainer.evaluate()["eval_loss"]
     trainer.train()
     assert trainer.evaluate()["eval_loss"] < before
-    answers = sft.generate_answers(model, tok, list(data["prompt"][:3]), max_new_tokens=4, batch_size=2)
+    answers = sft.generate_answers(model, tok, list(data["prompt"][:3]), 4, batch_size=2)
     assert len(answers) == 3 and all(isinstance(a, str) and "###" not in a for a in answers)
+    decoding = sft.Decoding(max_new_tokens=4, repetition_penalty=1.3, no_repeat_ngram_size=2)
+    answers, stopped = sft.generate_answers(model, tok, list(data["prompt"][:3]), decoding, return_stopped=True)
+    assert len(answers) == len(stopped) == 3 and all(isinstance(s, bool) for s in stopped)
     assert tok.padding_side == "right"  # restored after generation
 
 
@@ -162,8 +193,32 @@ def test_token_f1():
     assert sft.token_f1("nothing", "Serialize obj") == 0.0 and sft.token_f1("", "x") == 0.0
     assert sft.token_f1("the cat", "the cat sat down") == pytest.approx(2 * 1 * 0.5 / 1.5)
     assert sft.mean_token_f1(["a b", "c"], ["a b", "d"]) == pytest.approx(0.5)
+    assert sft.token_f1_scores(["a b", "c"], ["a b", "d"]) == [1.0, 0.0]
     with pytest.raises(ValueError):
         sft.mean_token_f1(["a"], [])
+
+
+def test_spread_mean_se_and_paired_bootstrap():
+    mean, se = sft.mean_and_se([0.0, 1.0, 0.0, 1.0])
+    assert mean == 0.5 and se == pytest.approx((1 / 3) ** 0.5 / 2)
+    with pytest.raises(ValueError):
+        sft.mean_and_se([1.0])
+    before, after = [0.1, 0.2, 0.0, 0.3] * 10, [0.5, 0.6, 0.4, 0.9] * 10
+    low, high = sft.paired_bootstrap(before, after, seed=0)
+    assert 0 < low < 0.45 < high and sft.paired_bootstrap(before, after, seed=0) == (low, high)
+    low, high = sft.paired_bootstrap(after, after)
+    assert low == high == 0.0
+    with pytest.raises(ValueError):
+        sft.paired_bootstrap([0.1], [0.2])
+
+
+def test_chat_prompt_uses_the_template():
+    class Tok:
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            assert not tokenize and add_generation_prompt
+            return f"<user>{messages[0]['content']}</user><assistant>"
+
+    assert sft.chat_prompt(Tok(), "### Human: What is x?### Assistant:") == "<user>What is x?</user><assistant>"
 
 
 def _verdict(check, fn):
