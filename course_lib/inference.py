@@ -7,9 +7,11 @@ offline counterpart (``SOURCE=offline``), and :func:`model_for` says in one line
 ===============  ==================================================  ============================================
 task             SOURCE=hub                                          SOURCE=offline (real weights unless noted)
 ===============  ==================================================  ============================================
-sentiment        distilbert-base-uncased-finetuned-sst-2-english     MiniLM-L6 encoder + a head trained here on
-                                                                     synthetic reviews (:func:`train_sentiment_head`)
+sentiment        distilbert-base-uncased-finetuned-sst-2-english     MiniLM-L6 encoder, masked mean pooling + a head
+                                                                     trained here on real IMDB reviews
+                                                                     (:func:`train_sentiment_head`)
 generation       gpt2                                                SmolLM2-135M-Instruct
+chat             HuggingFaceTB/SmolLM2-135M-Instruct                 the same model (de-quantised GGUF Q4_1 copy)
 translation      t5-small (``AutoModelForSeq2SeqLM`` + ``generate``;  SmolLM2-135M-Instruct via its chat template
                  transformers 5 has no translation pipeline)
 fill-mask        bert-base-uncased                                   chapter 3's stand-in (NOT real BERT weights)
@@ -20,6 +22,11 @@ embeddings       sentence-transformers/all-MiniLM-L6-v2              the same mo
 Bad input fails early and says what to do: an unknown task name, a hub id under ``SOURCE=offline``
 (:func:`course_lib.hub.reject_hub_id_offline`), an empty prompt. A prompt longer than the model's context is
 truncated with a ``UserWarning`` (:func:`fit_to_context`).
+
+Chat templates: only instruction-tuned tokenizers carry one (GPT-2's does not, and transformers 5 raises
+``ValueError`` when asked to apply a missing template). The chat demos therefore use the ``chat`` task's model,
+an instruction model on both sources, and :func:`generate` with ``chat=True`` falls back to plain prompting, with
+a ``UserWarning``, when ``tokenizer.chat_template`` is ``None``: no path applies a template that is not there.
 """
 
 from __future__ import annotations
@@ -35,13 +42,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+from transformers import BertModel, BertPreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
 from course_lib import hub
 from course_lib.config import Profile
 
-TASKS = ("sentiment", "generation", "translation", "fill-mask", "language-id", "embeddings")
+TASKS = ("sentiment", "generation", "chat", "translation", "fill-mask", "language-id", "embeddings")
 HUB_MODELS = {
     "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
     "generation": "gpt2",
+    "chat": "HuggingFaceTB/SmolLM2-135M-Instruct",  # an instruction model: its tokenizer has a chat template
     "translation": "t5-small",
     "fill-mask": "bert-base-uncased",
     "language-id": "papluca/xlm-roberta-base-language-detection",
@@ -216,7 +229,7 @@ def agree(steps: ManualSteps, piped: list[dict], atol: float = 1e-4) -> bool:
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    """The in-chapter sentiment head: how many synthetic reviews, how many tokens, how long to train."""
+    """The in-chapter sentiment head: how many real IMDB reviews, how many tokens, how long to train."""
 
     n_train: int
     n_validation: int
@@ -228,10 +241,75 @@ class SentimentConfig:
 
 
 def sentiment_config(profile: Profile) -> SentimentConfig:
-    return profile.pick(fast=SentimentConfig(n_train=480, n_validation=64, n_test=200, max_length=40, epochs=100,
-                                             learning_rate=1e-2),
-                        full=SentimentConfig(n_train=5000, n_validation=500, n_test=2000, max_length=64,
-                                             epochs=100, learning_rate=1e-2))
+    return profile.pick(fast=SentimentConfig(n_train=320, n_validation=80, n_test=300, max_length=256, epochs=200,
+                                             learning_rate=2e-2),
+                        full=SentimentConfig(n_train=5000, n_validation=500, n_test=2000, max_length=256,
+                                             epochs=200, learning_rate=2e-2))
+
+
+def masked_mean(last_hidden_state, attention_mask):
+    """Mean of each text's token vectors, padding left out: ``(B, T, d), (B, T) -> (B, d)``."""
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, T, 1)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+class BertMeanPoolForSequenceClassification(BertPreTrainedModel):
+    """A BERT encoder read the sentence-transformers way: masked mean of the token vectors, L2-normalised
+    (exactly :func:`embed`), then dropout and a linear ``classifier`` giving one logit per label.
+
+    ``BertForSequenceClassification`` instead reads ``[CLS]`` through the pretrained ``pooler``; all-MiniLM-L6-v2
+    was trained as a mean-pooled sentence encoder, so the mean is the representation it learned to make useful.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def pool(self, input_ids=None, attention_mask=None, token_type_ids=None):
+        """The sentence embedding: ``(B, T)`` ids -> ``(B, d)`` unit vectors."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state  # (B, T, d)
+        return nn.functional.normalize(masked_mean(hidden, attention_mask), dim=-1)  # (B, d)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        logits = self.classifier(self.dropout(self.pool(input_ids, attention_mask, token_type_ids)))  # (B, C)
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+_QUIETED: set[str] = set()
+
+
+def _quiet_unsupported_model_notice(class_name: str) -> None:
+    """``pipeline()`` logs an error for any model class outside its built-in list, then runs it all the same (it
+    only needs a model that returns ``logits``). Drop exactly that notice for our class, nothing else."""
+    import logging
+
+    if class_name in _QUIETED:
+        return
+
+    class _Drop(logging.Filter):
+        def filter(self, record):
+            return not str(record.getMessage()).startswith(f"The model '{class_name}' is not supported")
+
+    logging.getLogger("transformers.pipelines.base").addFilter(_Drop())
+    _QUIETED.add(class_name)
+
+
+def mean_pool_classifier(encoder_dir: str, id2label: dict[int, str] | None = None, **kwargs):
+    """``BertMeanPoolForSequenceClassification.from_pretrained(encoder_dir)``: the pretrained encoder, a new head."""
+    id2label = dict(id2label or SENTIMENT_LABELS)
+    _quiet_unsupported_model_notice(BertMeanPoolForSequenceClassification.__name__)
+    with quiet_hf():
+        return BertMeanPoolForSequenceClassification.from_pretrained(
+            encoder_dir, num_labels=len(id2label), id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            **kwargs).eval()
 
 
 @dataclass
@@ -241,64 +319,67 @@ class HeadResult:
     train_accuracy: float
     validation_accuracy: float
     test_accuracy: float
+    n_train: int
+    n_test: int
+    max_length: int
     trainable_params: int
     total_params: int
     seconds: float
     train_loss: list[float]
 
 
-def _cls_features(encoder, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 32):
-    """The frozen encoder's final hidden state at ``[CLS]`` for each text: ``(N, d)``."""
+def _pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 32):
+    """``model.pool`` of each text, computed once (the encoder is frozen): ``(N, d)``, in the order of ``texts``.
+
+    Texts are batched by length, so that a batch pads to its own longest text, not to ``max_length``.
+    """
     import torch
 
-    feats = []
-    with torch.no_grad():
-        for i in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    feats = torch.empty(len(texts), model.config.hidden_size)
+    with torch.inference_mode():
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length,
                             return_tensors="pt")
-            feats.append(encoder(**enc).last_hidden_state[:, 0])  # (B, d)
-    return torch.cat(feats)
+            feats[idx] = model.pool(**enc)  # (B, d)
+    return feats
 
 
 def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int = 0) -> HeadResult:
     """A sentiment classifier on a frozen pretrained encoder: only the new ``classifier`` layer trains.
 
-    ``AutoModelForSequenceClassification`` puts the pretrained ``pooler`` (dense + tanh on ``[CLS]``) and a new
-    ``classifier`` (linear, 2 outputs) on the encoder. Everything but the classifier is frozen (a linear probe),
-    so the pooled ``[CLS]`` vectors are computed once and the classifier trains on them for ``cfg.epochs``
-    passes (AdamW, weight decay); the best validation epoch is kept. Reviews are truncated from the *left*
-    (``truncation_side="left"``) to ``cfg.max_length`` tokens: the verdict of a review usually comes last.
-    ``data``: a ``DatasetDict`` with ``train``/``validation``/``test`` (``text``, ``label``).
+    The model is :class:`BertMeanPoolForSequenceClassification`: the encoder's token vectors are averaged over
+    the real tokens (padding left out) and normalised, exactly as :func:`embed` computes sentence embeddings,
+    then a new linear ``classifier`` (2 outputs) reads them. The encoder is frozen (a linear probe), so the
+    pooled vectors are computed once and the classifier trains on them for ``cfg.epochs`` passes (AdamW, weight
+    decay); the epoch with the best validation accuracy is kept (the test split is never used to choose).
+    Reviews longer than ``cfg.max_length`` tokens keep their *end* (``truncation_side="left"``): a review's
+    verdict is often in its last sentences. ``data``: a ``DatasetDict`` with ``train``/``validation``/``test``
+    (``text``, ``label``).
     """
     import torch
     from torch import nn
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     start = time.perf_counter()
-    hub.reject_hub_id_offline(encoder_dir) if not Path(encoder_dir).exists() else None
+    if not Path(encoder_dir).exists():
+        hub.reject_hub_id_offline(encoder_dir)
     torch.manual_seed(seed)
     with quiet_hf():
         tokenizer = AutoTokenizer.from_pretrained(encoder_dir, truncation_side="left")
-        model = AutoModelForSequenceClassification.from_pretrained(
-            encoder_dir, num_labels=2, id2label=dict(SENTIMENT_LABELS),
-            label2id={v: k for k, v in SENTIMENT_LABELS.items()}).eval()
+    model = mean_pool_classifier(encoder_dir)
     model.config.max_length = None
-    base = getattr(model, model.base_model_prefix)
-    for p in base.parameters():
+    for p in model.parameters():
         p.requires_grad_(False)
-    if getattr(base, "pooler", None) is None:
-        raise ValueError("this encoder has no pooler; pass a BERT-family checkpoint")
     head = model.classifier
     for p in head.parameters():
         p.requires_grad_(True)
-    texts = {s: data[s]["text"][: getattr(cfg, f"n_{s}")] for s in ("train", "validation", "test")}
+    texts = {s: list(data[s]["text"][: getattr(cfg, f"n_{s}")]) for s in ("train", "validation", "test")}
     labels = {s: torch.tensor(data[s]["label"][: getattr(cfg, f"n_{s}")]) for s in texts}
-    feats = {s: _cls_features(base, tokenizer, texts[s], cfg.max_length) for s in texts}  # (N, d)
+    feats = {s: _pooled_features(model, tokenizer, texts[s], cfg.max_length) for s in texts}  # (N, d)
 
-    with torch.no_grad():  # the frozen pooler: dense + tanh on [CLS], exactly as in the model's forward
-        feats = {s: base.pooler.activation(base.pooler.dense(f)) for s, f in feats.items()}
-
-    def forward(x):  # (N, d) -> (N, 2): dropout + classifier, as in BertForSequenceClassification
+    def forward(x):  # (N, d) -> (N, 2): dropout + classifier, as in the model's forward
         return head(model.dropout(x))
 
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
@@ -330,6 +411,7 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
         p.requires_grad_(False)
     return HeadResult(model=model, tokenizer=tokenizer, train_accuracy=accs["train"],
                       validation_accuracy=accs["validation"], test_accuracy=accs["test"],
+                      n_train=len(texts["train"]), n_test=len(texts["test"]), max_length=cfg.max_length,
                       trainable_params=trainable, total_params=sum(p.numel() for p in model.parameters()),
                       seconds=time.perf_counter() - start, train_loss=losses)
 
@@ -351,10 +433,18 @@ def sentiment_model(source: str, profile: Profile, seed: int = 0):
 
 # --------------------------------------------------------------------------- generation
 
+def has_chat_template(tokenizer) -> bool:
+    """True when ``tokenizer`` carries a chat template (instruction-tuned models do; GPT-2 and T5 do not)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
 def generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 40, do_sample: bool = False,
              temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, chat: bool = False,
              system: str | None = None) -> str:
     """Continue ``prompt`` (or answer it, ``chat=True``, through the model's chat template); returns new text only.
+
+    ``chat=True`` on a tokenizer without a chat template (GPT-2) falls back to the plain prompt with a
+    ``UserWarning`` instead of failing: see :func:`has_chat_template`.
 
     Greedy (``do_sample=False``) always takes the most likely token; sampling draws from the softmax at
     ``temperature``, restricted to the smallest set of tokens whose probability reaches ``top_p``. The seed
@@ -367,6 +457,10 @@ def generate(model, tokenizer, prompt: str, *, max_new_tokens: int = 40, do_samp
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
     prompt = fit_to_context(tokenizer, prompt, max(1, context - max_new_tokens - 32))
+    if chat and not has_chat_template(tokenizer):
+        warnings.warn(f"{type(tokenizer).__name__} has no chat template (not an instruction-tuned model): "
+                      "the prompt is given as plain text", UserWarning, stacklevel=2)
+        chat = False
     if chat:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user",
                                                                                     "content": prompt}]
@@ -401,11 +495,12 @@ def repeated_ngram_fraction(text: str, n: int = 3) -> float:
 def translate(model, tokenizer, text: str, target: str = "French", *, source: str,
               max_new_tokens: int = 40) -> str:
     """English -> ``target``. Hub: T5's ``"translate English to French: ..."`` prefix, ``AutoModelForSeq2SeqLM``
-    and ``generate`` (greedy). Offline: the instruction model, asked through its chat template."""
+    and ``generate`` (greedy). Offline (or any decoder-only model): the model is asked, through its chat template
+    when it has one (:func:`generate`)."""
     import torch
 
     check_prompt(text)
-    if source == "hub" and model.config.is_encoder_decoder:
+    if model.config.is_encoder_decoder:
         enc = tokenizer(f"translate English to {target}: {text}", return_tensors="pt", truncation=True,
                         max_length=512)
         with quiet_hf(), torch.no_grad():
@@ -413,6 +508,25 @@ def translate(model, tokenizer, text: str, target: str = "French", *, source: st
         return tokenizer.decode(out[0], skip_special_tokens=True).strip()
     return generate(model, tokenizer, f"Translate this English text to {target}. Reply with the translation "
                                       f"only.\n\n{text}", max_new_tokens=max_new_tokens, chat=True)
+
+
+FRENCH_REFERENCES = {  # accepted translations for the chapter's examples (any one counts as correct)
+    "How are you?": ("Comment allez-vous ?", "Comment vas-tu ?", "Comment ça va ?", "Ça va ?"),
+    "The weather is nice today.": ("Il fait beau aujourd'hui.", "Le temps est beau aujourd'hui.",
+                                   "Aujourd'hui, il fait beau."),
+}
+
+
+def _normalise(text: str) -> str:
+    text = text.strip().lower().replace("\u2019", "'").replace("\u00a0", " ")
+    text = "".join(c if c.isalnum() or c in "'" else " " for c in text)
+    return " ".join(text.split())
+
+
+def matches_reference(output: str, references: Sequence[str]) -> bool:
+    """True when ``output`` equals one of ``references`` up to case, spacing and punctuation (exact match
+    otherwise: a crude check, which a correct paraphrase can fail, but which no wrong translation passes)."""
+    return _normalise(output) in {_normalise(r) for r in references}
 
 
 # --------------------------------------------------------------------------- language identification
@@ -445,9 +559,7 @@ def embed(model, tokenizer, texts: Sequence[str], max_length: int = 256):
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     with torch.no_grad():
         hidden = model(**enc).last_hidden_state  # (B, T, d)
-    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, d)
-    return torch.nn.functional.normalize(mean, dim=-1)
+    return torch.nn.functional.normalize(masked_mean(hidden, enc["attention_mask"]), dim=-1)  # (B, d)
 
 
 def cosine_matrix(embeddings):

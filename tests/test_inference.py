@@ -114,3 +114,100 @@ def test_manual_path_agrees_with_pipeline_on_real_minilm():
     assert sim[0, 1] > sim[0, 2]
     with pytest.raises(ValueError, match="empty"):
         inf.classify_manual(model, tok, ["fine", ""])
+
+
+def _tiny_gpt2():
+    """A GPT-2-style causal LM and tokenizer built locally, whose tokenizer (like GPT-2's) has no chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["<|endoftext|>", "<unk>", "hello", "world", "translate", "this", "to", "french", "which", "language"]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", unk_token="<unk>")
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=128, n_embd=16, n_layer=1, n_head=2,
+                                       bos_token_id=0, eos_token_id=0)).eval()
+    return model, tok
+
+
+def test_chat_on_a_tokenizer_without_a_template_falls_back_to_plain_prompting(monkeypatch):
+    model, tok = _tiny_gpt2()
+    assert tok.chat_template is None and not inf.has_chat_template(tok)
+    with pytest.raises(ValueError):  # what transformers 5 does when asked to apply a missing template
+        tok.apply_chat_template([{"role": "user", "content": "hello"}], tokenize=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("apply_chat_template called on a tokenizer without a chat template")
+
+    monkeypatch.setattr(type(tok), "apply_chat_template", refuse)
+    with pytest.warns(UserWarning, match="no chat template"):
+        assert isinstance(inf.generate(model, tok, "hello world", max_new_tokens=2, chat=True), str)
+    # the hub path's translation and language-id helpers, handed a decoder-only model like GPT-2, go the same way
+    with pytest.warns(UserWarning, match="no chat template"):
+        inf.translate(model, tok, "hello world", "French", source="hub", max_new_tokens=2)
+    with pytest.warns(UserWarning, match="no chat template"):
+        assert inf.detect_language(model, tok, "hello world", source="offline")["score"] is None
+
+
+def test_chat_demos_use_an_instruction_model_on_both_sources():
+    assert inf.model_for("chat", "hub").name_or_path == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert inf.model_for("generation", "hub").name_or_path == "gpt2"  # plain continuation only
+    # on the hub, translation and language id use models that need no chat template (T5, an XLM-R classifier)
+    assert inf.model_for("translation", "hub").name_or_path == "t5-small"
+    assert "xlm-roberta" in inf.model_for("language-id", "hub").name_or_path
+
+
+def _tiny_mean_pool_classifier(tmp_path):
+    from transformers import BertConfig, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film", "plot", "not", "at", "all"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(str(tmp_path / "vocab.txt"))
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32, num_labels=2,
+                     id2label=dict(inf.SENTIMENT_LABELS), label2id={v: k for k, v in inf.SENTIMENT_LABELS.items()})
+    return inf.BertMeanPoolForSequenceClassification(cfg).eval(), tok
+
+
+def test_mean_pool_classifier_ignores_padding_and_matches_embed(tmp_path):
+    model, tok = _tiny_mean_pool_classifier(tmp_path)
+    texts = ["a good film", "not a bad plot at all a good film"]
+    both = inf.classify_manual(model, tok, texts)
+    alone = inf.classify_manual(model, tok, texts[:1])
+    assert both.attention_mask[0].sum() < both.attention_mask.shape[1]  # the first text was padded
+    assert torch.allclose(both.logits[0], alone.logits[0], atol=1e-5)  # ... and padding changed nothing
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        emb = inf.embed(model.bert, tok, texts)
+        assert torch.allclose(model.pool(**enc), emb, atol=1e-6)  # the head reads exactly embed()'s vectors
+        assert torch.allclose(model(**enc).logits, model.classifier(emb), atol=1e-5)
+
+
+def test_pipeline_runs_the_mean_pool_classifier_quietly(tmp_path, caplog):
+    model, tok = _tiny_mean_pool_classifier(tmp_path)
+
+    class UnlistedForTest(inf.BertMeanPoolForSequenceClassification):
+        pass
+
+    unlisted = UnlistedForTest(model.config).eval()
+    unlisted.load_state_dict(model.state_dict())
+    texts = ["a good film", "not a bad plot at all"]
+    with caplog.at_level("ERROR"):
+        inf.classify_pipeline(unlisted, tok, texts)
+    assert "'UnlistedForTest' is not supported" in caplog.text  # pipeline() logs it, then runs it all the same
+    caplog.clear()
+    inf._quiet_unsupported_model_notice("UnlistedForTest")
+    with caplog.at_level("ERROR"):
+        piped = inf.classify_pipeline(unlisted, tok, texts)
+    assert "is not supported" not in caplog.text
+    assert inf.agree(inf.classify_manual(unlisted, tok, texts), piped)
+
+
+def test_sentiment_config_reads_real_reviews_at_256_tokens():
+    from course_lib.config import Profile
+
+    fast = inf.sentiment_config(Profile("fast"))
+    assert fast.max_length == 256 and fast.n_test >= 200
+    assert "synthetic" not in (inf.__doc__ or "").lower()
