@@ -85,7 +85,7 @@ def finetune_pretrained(train, validation, test, *, source: str, num_labels: int
     loaders = make_dataloaders(tokenize_ratings(splits, tokenizer, cfg.max_length), tokenizer, cfg.batch_size,
                                seed=seed)
 
-    best = None
+    best, by_lr = None, {}
     for lr in cfg.lr_grid:
         torch.manual_seed(seed)
         verbosity = hf_logging.get_verbosity()
@@ -104,5 +104,6 @@ def finetune_pretrained(train, validation, test, *, source: str, num_labels: int
     val, lr, model = best
     test_acc = evaluate_accuracy(model, loaders["test"])["accuracy"]
     n_params = sum(p.numel() for p in model.parameters())
-    return BaselineResult("pretrained_finetune", float(test_acc), float(val), {"lr": lr, "hub_id": cfg.hub_id, "validation_by_lr": by_lr},
+    return BaselineResult("pretrained_finetune", float(test_acc), float(val),
+                          {"lr": lr, "hub_id": cfg.hub_id, "validation_by_lr": by_lr},
                           trainable_params=n_params, total_params=n_params)

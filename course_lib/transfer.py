@@ -54,8 +54,8 @@ class TransferConfig:
         return self.learning_rates[strategy]
 
 
-FAST_LEARNING_RATES = {"scratch": 1e-3, "full_finetune": 1e-3, "linear_probe": 1e-2, "partial_unfreeze": 3e-3,
-                       "adapters": 3e-3, "lora_encoder": 3e-3}
+FAST_LEARNING_RATES = {"scratch": 3e-3, "full_finetune": 1e-3, "linear_probe": 1e-2, "partial_unfreeze": 1e-3,
+                       "adapters": 3e-3, "lora_encoder": 1e-2}
 
 
 def config_for(profile: Profile) -> TransferConfig:

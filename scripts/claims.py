@@ -171,8 +171,7 @@ def label_efficiency() -> Path:
     from course_lib import baselines, transfer
     from course_lib.models import count_parameters
 
-    pretrained = json.loads((OUT / PRETRAINED_FILE).read_text())
-    points: list[dict] = list(pretrained["points"])
+    points: list[dict] = []
     for seed in SEEDS:
         for n in LABEL_BUDGETS:
             run, cfg, data = _sentiment_data(seed, n)
@@ -185,6 +184,8 @@ def label_efficiency() -> Path:
                 model = transfer.build_strategy(name, run, data, cfg)
                 _, acc = transfer.adapt_to_sentiment(run, data, cfg, name, model, record=False)
                 points.append(_point(name, n, seed, acc, trainable_params=count_parameters(model)[0]))
+    pretrained = json.loads((OUT / PRETRAINED_FILE).read_text())  # `label-efficiency-pretrained` wrote it
+    points += pretrained["points"]
     return _write("label_efficiency.json", {"profile": "fast", "source": "offline", "seeds": list(SEEDS),
                                             "budgets": sorted({p["train_examples"] for p in points}),
                                             "pretrained_lr_grid": pretrained["lr_grid"],
