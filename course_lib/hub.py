@@ -15,20 +15,52 @@ Where no real offline weights exist for a task the entry says which stand-in is 
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-HUB_HOST = "huggingface.co"
+PROBE_MODEL = "openai-community/gpt2"  # any small public repo: its API answer proves we reached the real hub
 
 
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """True when a TCP connection to the hub opens within ``timeout`` seconds (a failed DNS lookup is instant)."""
+def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
+    """Can the Hugging Face Hub be used right now? ``(reachable, why)``, decided within ``timeout`` seconds in total.
+
+    One HTTP request through huggingface_hub's own session (so ``HTTPS_PROXY`` and ``HF_ENDPOINT`` are honoured) for
+    a small public API answer; a captive portal or proxy page that answers with something else does not count. The
+    request runs in a worker thread, so a slow DNS lookup or a stalled connection cannot hold the caller longer
+    than ``timeout``.
+    """
+    import concurrent.futures
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    url = f"{constants.ENDPOINT}/api/models/{PROBE_MODEL}"
+
+    def probe() -> tuple[bool, str]:
+        response = get_session().get(url, timeout=timeout)
+        if response.status_code != 200:
+            return False, f"{constants.ENDPOINT} answered HTTP {response.status_code}"
+        try:
+            ok = response.json().get("id") == PROBE_MODEL
+        except ValueError:
+            ok = False
+        return (True, f"{constants.ENDPOINT} answered") if ok else (
+            False, f"{constants.ENDPOINT} answered with something that is not the hub's API (a proxy or login page?)")
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        return pool.submit(probe).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return False, f"{constants.ENDPOINT} did not answer within {timeout:g} s"
+    except Exception as err:  # DNS failure, refused connection, TLS error, proxy error...
+        return False, f"{constants.ENDPOINT} is unreachable ({type(err).__name__})"
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when :func:`hub_status` says the hub answers."""
+    return hub_status(timeout)[0]
 
 
 @dataclass(frozen=True)
