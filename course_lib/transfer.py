@@ -148,7 +148,10 @@ def settings_digest(run: Run, *settings) -> str:
 
 def news_checkpoint(run: Run, cfg: TransferConfig):
     """The shared file of the news-pretrained encoder, reused by chapters 4 and 5 (see :func:`settings_digest`)."""
-    name = f"news-{run.profile.name}-{run.source}-seed{run.seed}-{settings_digest(run, cfg)}.safetensors"
+    # only what shapes the news encoder: the sentiment settings (label budget, learning rates) do not
+    shaping = (cfg.news_sizes, cfg.max_len, cfg.batch_size, cfg.pretrain_epochs, cfg.pretrain_lr, cfg.patience,
+               cfg.mixed_precision, cfg.model)
+    name = f"news-{run.profile.name}-{run.source}-seed{run.seed}-{settings_digest(run, *shaping)}.safetensors"
     return cache_dir("checkpoints", "news_pretrained") / name
 
 

@@ -15,6 +15,9 @@ def test_news_checkpoint_name_changes_with_settings_and_data(tmp_cache, tmp_path
     assert path == transfer.news_checkpoint(run, cfg)  # stable
     assert path.parent == tmp_cache / "checkpoints" / "news_pretrained"
     assert transfer.news_checkpoint(run, replace(cfg, pretrain_epochs=cfg.pretrain_epochs + 1)) != path
+    assert transfer.news_checkpoint(run, replace(cfg, max_len=cfg.max_len // 2)) != path
+    # the sentiment side (label budget, learning rates) does not shape the news encoder: one checkpoint for all
+    assert transfer.news_checkpoint(run, replace(cfg, sentiment_sizes=data.Sizes(train=100))) == path
     monkeypatch.setattr(data, "OFFLINE_FORMAT", "edited")
     assert transfer.news_checkpoint(run, cfg) != path
 
