@@ -194,16 +194,27 @@ def label_efficiency() -> Path:
                                             "points": points})
 
 
+def merge_pretrained() -> Path:
+    """Refresh label_efficiency.json's MiniLM points from label_efficiency_pretrained.json (nothing retrained)."""
+    path = OUT / "label_efficiency.json"
+    payload = json.loads(path.read_text())
+    pretrained = json.loads((OUT / PRETRAINED_FILE).read_text())
+    payload["points"] = [p for p in payload["points"] if p["method"] != "pretrained_finetune"] + pretrained["points"]
+    payload["budgets"] = sorted({p["train_examples"] for p in payload["points"]})
+    payload["pretrained_validation_accuracy_by_lr"] = pretrained["validation_accuracy_by_lr"]
+    return _write("label_efficiency.json", payload)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="+", choices=("tune", "seeds", "label-efficiency-pretrained",
-                                                    "label-efficiency"))
+                                                    "label-efficiency", "merge-pretrained"))
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_LIB_PROGRESS", "0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     for what in args.what:
         {"tune": tune, "seeds": seeds, "label-efficiency-pretrained": label_efficiency_pretrained,
-         "label-efficiency": label_efficiency}[what]()
+         "label-efficiency": label_efficiency, "merge-pretrained": merge_pretrained}[what]()
     return 0
 
 
