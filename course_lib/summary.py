@@ -393,6 +393,7 @@ def compare_across_seeds(seeds: dict | None, a: tuple[str, str], b: tuple[str, s
     if wins == n:
         sentence = f"{labels[0]} beat {labels[1]} at all {n} seeds ({means})"
     elif wins == 0:
+        means = f"mean {mb:.3f} vs {ma:.3f} over seeds {', '.join(map(str, seeds['seeds']))}"
         sentence = f"{labels[1]} beat {labels[0]} at all {n} seeds ({means})"
     else:
         sentence = (f"{labels[0]} vs {labels[1]} is within seed noise: ahead at {wins} of {n} seeds ({means})")

@@ -152,6 +152,7 @@ def test_a_ranking_is_stated_only_where_it_holds_at_every_seed():
     reverse = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "linear_probe"),
                                            ("01_transfer_learning", "full_finetune"), ("probe", "ft"))
     assert reverse["wins"] == 0 and reverse["sentence"].startswith("ft beat probe at all 3 seeds")
+    assert "(mean 0.703 vs 0.610" in reverse["sentence"]  # the winner's mean first, as in the other order
     assert summary.compare_across_seeds(None, ("a", "b"), ("c", "d"), ("x", "y"))["holds"] is None
     with pytest.raises(KeyError, match="make claims"):
         summary.seed_values(SEEDS, "04_adapters", "adapters")
