@@ -47,7 +47,7 @@ def build(model: str, width: int, batch: int):
 
 def variants(base: nn.Module, targets: list[str], rank: int) -> dict[str, nn.Module]:
     unmerged = copy.deepcopy(base)
-    apply_lora(unmerged, targets, r=rank, alpha=2 * rank)
+    apply_lora(unmerged, targets, r=rank, lora_alpha=2 * rank)
     for layer in lora_layers(unmerged).values():  # trained-looking, non-zero B
         nn.init.normal_(layer.lora_B.weight, std=0.01)
     merged = merge_lora(copy.deepcopy(unmerged))

@@ -6,45 +6,30 @@ its input** (a residual connection). Only the adapters (and a new head) are trai
 serve many tasks, each with its own few thousand adapter weights.
 
 - :class:`FeatureAdapter`: ``x + up(relu(down(x)))`` on features of width ``model_dim``.
-- :class:`Adapted`: a frozen ``nn.Linear`` (``base_layer``) followed by a :class:`FeatureAdapter` on its output.
+- :class:`LinearWithAdapter`: a frozen ``nn.Linear`` (``base_layer``) followed by a :class:`FeatureAdapter` on its
+  output.
 - :func:`add_adapters`: wrap chosen linear layers of a model by name (e.g. ``linear1`` and ``linear2`` of every
   encoder layer), freeze everything else.
 - :func:`save_adapters` / :func:`load_adapters`: keep only the adapter and head weights in a small file and put
   them back onto a fresh copy of the pretrained base.
 
 ``nn.TransformerEncoderLayer`` has an inference *fast path* (one fused kernel, used in eval mode without grad) that
-reads ``linear1.weight`` and ``linear2.weight`` directly and never calls ``linear1``/``linear2``: it would skip the
-adapter, or fail because the wrapper has no ``weight``. The wrappers here register an (empty) forward pre-hook,
-which is one of the documented conditions under which PyTorch falls back to the ordinary Python path, so the
-adapter always runs. ``tests/test_adapters.py`` checks that eval outputs equal the layer-by-layer computation.
+reads ``linear1.weight`` and ``linear2.weight`` directly and never calls ``linear1``/``linear2``. The wrapper
+registers an (empty) forward pre-hook, one of the documented conditions under which PyTorch falls back to the
+ordinary Python path, so the adapter always runs (see :mod:`course_lib.wrapping`); ``tests/test_adapters.py`` checks
+that eval outputs equal the layer-by-layer computation.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from course_lib.config import Profile
-from course_lib.wrapping import load_wrapped, matches, wrap_linear_layers
-
-
-def _use_python_path(module: nn.Module, args):
-    """No-op forward pre-hook. Its presence makes ``nn.TransformerEncoderLayer`` skip its fused fast path."""
-    return None
-
-
-def keep_python_path(module: nn.Module) -> nn.Module:
-    """Make an encoder layer holding ``module`` run its Python code path (see the module docstring)."""
-    if not getattr(module, "_python_path_hook", False):
-        module.register_forward_pre_hook(_use_python_path)
-        module._python_path_hook = True
-    return module
+from course_lib.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
 
 
 class FeatureAdapter(nn.Module):
@@ -78,7 +63,7 @@ class FeatureAdapter(nn.Module):
         return x + self.up(self.act(self.down(x)))
 
 
-class Adapted(nn.Module):
+class LinearWithAdapter(LinearWrapper):
     """A frozen ``nn.Linear`` with a :class:`FeatureAdapter` on its output: ``adapter(base_layer(x))``.
 
     Args:
@@ -90,36 +75,22 @@ class Adapted(nn.Module):
 
     def __init__(self, base_layer: nn.Linear, bottleneck_size: int | None = None):
         super().__init__()
-        if not isinstance(base_layer, nn.Linear):
-            raise TypeError(f"Adapted wraps an nn.Linear, got {type(base_layer).__name__}; "
-                            "pick a linear layer of the model (print(model) lists them)")
-        self.base_layer = base_layer
-        for p in self.base_layer.parameters():
-            p.requires_grad = False
+        self.check_linear(base_layer)
         out = base_layer.out_features
         self.adapter = FeatureAdapter(out, out // 2 if bottleneck_size is None else bottleneck_size)
-        # the new adapter lives on the same device/dtype as the layer it adapts
-        self.adapter.to(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
-        keep_python_path(self)
-
-    @property
-    def in_features(self) -> int:
-        return self.base_layer.in_features
-
-    @property
-    def out_features(self) -> int:
-        return self.base_layer.out_features
+        self.hold_base_layer(base_layer, self.adapter)  # frozen; the adapter on its device and dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in_features)
         return self.adapter(self.base_layer(x))  # (..., out_features)
 
 
-_matches = matches  # peft's name-matching rule, shared with course_lib.lora
+Adapted = LinearWithAdapter  # the former name, still used by chapter 4 (book/04_adapters.md)
 
 
-def add_adapters(model: nn.Module, target_modules: Iterable[str], bottleneck_size: int | None = None,
-                 modules_to_save: Iterable[str] = ()) -> list[str]:
-    """Wrap every ``nn.Linear`` whose name matches ``target_modules`` with :class:`Adapted`, freeze the rest.
+def add_adapters(model: nn.Module, target_modules: str | Iterable[str], bottleneck_size: int | None = None,
+                 modules_to_save: str | Iterable[str] = ()) -> list[str]:
+    """Wrap every ``nn.Linear`` whose name matches ``target_modules`` with :class:`LinearWithAdapter`, freeze the
+    rest.
 
     Args:
         model: the pretrained model (modified in place).
@@ -129,49 +100,35 @@ def add_adapters(model: nn.Module, target_modules: Iterable[str], bottleneck_siz
         modules_to_save: names of modules that stay trainable too (e.g. a new head, ``"classifier"``).
 
     Returns:
-        the names of the wrapped layers. Raises if nothing matched or a match is not an ``nn.Linear``.
+        the names of the wrapped layers. Raises, leaving the model untouched, if nothing matched, a match is not an
+        ``nn.Linear`` or is read directly by its parent (``nn.MultiheadAttention.out_proj``), or a bottleneck does
+        not fit a layer.
     """
-    names = wrap_linear_layers(model, target_modules, lambda layer: Adapted(layer, bottleneck_size), Adapted,
-                               modules_to_save)
-    for module in model.modules():
-        if isinstance(module, FeatureAdapter):
-            module.requires_grad_(True)
-    return names
+    return wrap_linear_layers(model, target_modules, lambda layer: LinearWithAdapter(layer, bottleneck_size),
+                              LinearWithAdapter, modules_to_save)
 
 
-def adapter_state_dict(model: nn.Module, modules_to_save: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+def adapter_state_dict(model: nn.Module, modules_to_save: str | Iterable[str] = ()) -> dict[str, torch.Tensor]:
     """Only the adapter weights (``...adapter.down/up...``) and those of ``modules_to_save`` (e.g. the head)."""
-    keep = list(modules_to_save)
-    out = {}
-    for key, value in model.state_dict().items():
-        module_name = key.rpartition(".")[0]
-        if ".adapter." in f".{key}" or (keep and _matches(module_name, keep)):
-            out[key] = value.detach().cpu().contiguous()
-    return out
+    return wrapper_state_dict(model, LinearWithAdapter, modules_to_save)
 
 
-def save_adapters(model: nn.Module, path: str | os.PathLike, modules_to_save: Iterable[str] = ()) -> Path:
+def save_adapters(model: nn.Module, path: str | os.PathLike, modules_to_save: str | Iterable[str] = ()) -> Path:
     """Save the adapter + ``modules_to_save`` weights as safetensors, with the wrapped layers and sizes in the
     metadata so that :func:`load_adapters` can rebuild them on a fresh base."""
-    from safetensors.torch import save_file
-
-    wrapped = {n: m.adapter.bottleneck_size for n, m in model.named_modules() if isinstance(m, Adapted)}
+    wrapped = {n: m.adapter.bottleneck_size for n, m in model.named_modules() if isinstance(m, LinearWithAdapter)}
     if not wrapped:
         raise ValueError("the model has no adapters to save: call add_adapters(model, ...) first")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"adapted": json.dumps(wrapped), "modules_to_save": json.dumps(list(modules_to_save))}
-    save_file(adapter_state_dict(model, modules_to_save), str(path), metadata=meta)
-    return path
+    return save_wrapped(model, path, "adapted", wrapped, LinearWithAdapter, modules_to_save)
 
 
 def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Insert the adapters saved by :func:`save_adapters` into ``model`` (a pretrained base) and load them.
 
-    The base must already have the saved head's shape (e.g. call ``replace_head(2)`` first).
+    The base must already have the saved head's shape (e.g. call ``replace_head(2)`` first); if it has not, the
+    error says so and the model is left as it was.
     """
-    return load_wrapped(model, path, "adapted", "save_adapters", rebuild=Adapted,
-                        is_trainable=lambda name, module: isinstance(module, FeatureAdapter))
+    return load_wrapped(model, path, "adapted", "save_adapters", LinearWithAdapter, LinearWithAdapter)
 
 
 # --- chapter 4 reads chapter 1's results ----------------------------------------------------------------------

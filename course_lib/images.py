@@ -9,7 +9,7 @@ SOURCE             pretraining task                                     adaptati
 =================  ====================================================  ==========================================
 
 ``load_digits`` holds 1,797 *real* 8x8 scans of handwritten digits (UCI), shipped inside scikit-learn, so the
-offline run needs no network. They are upsampled to the 32x32 input of :class:`~course_lib.models.NNet`
+offline run needs no network. They are upsampled to the 32x32 input of :class:`~course_lib.models.LeNet5`
 (bilinear); MNIST/EMNIST's 28x28 images are padded by 2 pixels on each side, the classic LeNet-5 input.
 EMNIST images are stored transposed; we turn them upright. Pixels are scaled to ``[0, 1]`` and then standardised
 with the pretraining set's mean and std.

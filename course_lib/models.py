@@ -142,8 +142,12 @@ class TextClassifier(nn.Module):
         return self.fc2(self.relu(self.fc1(x)))  # (B, num_labels)
 
 
-class NNet(nn.Module):
-    """LeNet-style CNN for 1x32x32 images: conv 6 -> conv 16 -> fc 120 -> fc 84 -> fc ``num_labels``."""
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun et al., 1998) for 1x32x32 images: conv 6 -> conv 16 -> fc 120 -> fc 84 -> fc ``num_labels``.
+
+    The layer sizes are LeNet-5's; as in the source notebook, ReLU and max pooling stand in for the original's
+    scaled tanh and trainable average pooling.
+    """
 
     def __init__(self, num_labels: int = 10):
         super().__init__()
@@ -161,6 +165,9 @@ class NNet(nn.Module):
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
         return self.fc3(x)
+
+
+NNet = LeNet5  # the source notebook's name, still used by chapter 5 (book/05_lora.md)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Adapters: shapes, identity at init, frozen base, bad input, the encoder fast path, save/load round trip."""
+"""Adapters: identity at init, frozen base, one step leaves the base as it was, bad input, the encoder fast path,
+save/load round trip."""
 
 import copy
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.adapters import Adapted, FeatureAdapter, add_adapters, load_adapters, save_adapters
+from course_lib.adapters import FeatureAdapter, LinearWithAdapter, add_adapters, load_adapters, save_adapters
 from course_lib.models import TransformerClassifier, TransformerConfig, count_parameters
 
 
@@ -30,33 +31,36 @@ def randomise_adapters(model):
             m.up.weight.data = torch.randn(m.up.weight.shape, generator=g)
 
 
-def test_feature_adapter_shape_and_identity_at_init():
+def test_feature_adapter_is_the_identity_at_init_then_a_residual_bottleneck():
     adapter = FeatureAdapter(10, 3)
     x = torch.randn(4, 5, 10)
-    assert adapter(x).shape == x.shape
     assert torch.equal(adapter(x), x)  # zero up-projection: starts as the identity
     assert sum(p.numel() for p in adapter.parameters()) == 10 * 3 + 3 + 3 * 10 + 10
+    nn.init.normal_(adapter.up.weight)
+    expected = x + torch.relu(x @ adapter.down.weight.T + adapter.down.bias) @ adapter.up.weight.T + adapter.up.bias
+    assert torch.allclose(adapter(x), expected, atol=1e-6)
 
 
-def test_adapted_freezes_base_and_defaults_to_half_width():
+def test_linear_with_adapter_freezes_base_and_defaults_to_half_width():
     layer = nn.Linear(6, 8)
-    wrapped = Adapted(layer)
+    wrapped = LinearWithAdapter(layer)
     assert wrapped.adapter.bottleneck_size == 4
     assert not any(p.requires_grad for p in wrapped.base_layer.parameters())
     assert all(p.requires_grad for p in wrapped.adapter.parameters())
     x = torch.randn(2, 6)
     assert torch.equal(wrapped(x), layer(x))
+    assert (wrapped.in_features, wrapped.out_features) == (6, 8)
 
 
 @pytest.mark.parametrize("size", [0, -1, 9])
 def test_bad_bottleneck_is_a_clear_error(size):
     with pytest.raises(ValueError, match="bottleneck_size"):
-        Adapted(nn.Linear(6, 8), bottleneck_size=size)
+        LinearWithAdapter(nn.Linear(6, 8), bottleneck_size=size)
 
 
 def test_wrapping_a_non_linear_is_a_clear_error():
-    with pytest.raises(TypeError, match="nn.Linear"):
-        Adapted(nn.Conv2d(1, 2, 3))
+    with pytest.raises(TypeError, match="LinearWithAdapter wraps an nn.Linear, got Conv2d"):
+        LinearWithAdapter(nn.Conv2d(1, 2, 3))
     with pytest.raises(ValueError, match="no module"):
         add_adapters(tiny_encoder(), ["nonexistent"])
 
@@ -68,6 +72,22 @@ def test_add_adapters_to_encoder_trains_only_adapters_and_head():
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".adapter." in n or n.startswith("classifier.") for n in trainable)
     assert count_parameters(model)[0] == 2 * ((16 * 4 + 4 + 4 * 16 + 16) + (8 * 4 + 4 + 4 * 8 + 8)) + 8 * 2 + 2
+
+
+def test_one_optimiser_step_leaves_the_base_weights_bit_for_bit_unchanged():
+    model = tiny_encoder()
+    add_adapters(model, ["linear1", "linear2"], bottleneck_size=4, modules_to_save=["classifier"])
+    randomise_adapters(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # every parameter goes to the optimiser (with weight decay): only requires_grad keeps the base still
+    optimiser = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+    nn.functional.cross_entropy(model(batch()), torch.tensor([0, 1, 0])).backward()
+    optimiser.step()
+    after = model.state_dict()
+    trained = {k for k in after if ".adapter." in k or k.startswith("classifier.")}
+    assert len(trained) == 4 * 4 + 2
+    assert all(torch.equal(after[k], before[k]) for k in after if k not in trained)
+    assert all(not torch.equal(after[k], before[k]) for k in trained)
 
 
 def test_eval_fast_path_does_not_skip_the_adapters():

@@ -49,6 +49,7 @@ def test_clean_review_removes_br_tags():
         "Great film. Really. Yes it is."
 
 
+@pytest.mark.slow  # builds the offline corpus from the packaged reviews: about 7 s on one core
 def test_offline_corpus_is_pinned(cache):
     """The offline corpus must be the same text on every machine; a change must be deliberate (update the pins)."""
     from datasets import DatasetDict

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course_lib.models import (NNet, PositionalEncoding, TextClassifier, TransformerClassifier, TransformerConfig,
+from course_lib.models import (LeNet5, PositionalEncoding, TextClassifier, TransformerClassifier, TransformerConfig,
                                count_parameters, freeze)
 from course_lib.training import save_trainable, load_weights
 
@@ -60,13 +60,53 @@ def test_loading_4_class_checkpoint_into_2_class_model_explains_the_head(tmp_pat
     assert model(torch.tensor([[5, 6]])).shape == (1, 2)
 
 
-def test_text_classifier_and_cnn_shapes():
+def test_text_classifier_averages_the_word_vectors_without_padding():
+    torch.manual_seed(0)
     emb = torch.randn(V, D)
     clf = TextClassifier(emb, num_labels=3, hidden=16)
-    assert clf(torch.tensor([[5, 6, 1, 1], [7, 1, 1, 1]])).shape == (2, 3)
+    expected = clf.fc2(torch.relu(clf.fc1(emb[[5, 6]].mean(0, keepdim=True))))
+    assert torch.allclose(clf(torch.tensor([[5, 6]])), expected, atol=1e-6)
     # padding is left out of the embedding-bag mean
-    assert torch.allclose(clf(torch.tensor([[5, 6]])), clf(torch.tensor([[5, 6, 1, 1]])), atol=1e-6)
-    assert NNet(10)(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    assert torch.allclose(clf(torch.tensor([[5, 6, 1, 1]])), expected, atol=1e-6)
+
+
+def test_lenet5_has_lenet5s_layers_and_needs_32x32_inputs():
+    net = LeNet5(10)
+    # LeCun et al. (1998): C1 156, C3 2,416, C5 48,120, F6 10,164 and an 850-weight output layer (84 -> 10)
+    assert [sum(p.numel() for p in m.parameters()) for m in (net.conv1, net.conv2, net.fc1, net.fc2, net.fc3)] == [
+        156, 2416, 48120, 10164, 850]
+    assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    with pytest.raises(RuntimeError):  # 28x28 MNIST must be padded or resized to 32x32 first
+        net(torch.zeros(2, 1, 28, 28))
+
+
+def test_load_weights_strict_rejects_unknown_tensors_and_accepts_partial_checkpoints(tmp_path):
+    from safetensors.torch import save_file
+
+    source, target = tiny(), tiny(dropout=0.0)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(1.0)
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    extra = tmp_path / "extra.safetensors"
+    save_file({**state, "adapter.weight": torch.zeros(2)}, str(extra))
+    with pytest.raises(ValueError, match=r"unexpected keys \['adapter.weight'\]"):
+        load_weights(target, extra)  # strict by default
+    loaded = load_weights(target, extra, strict=False)  # the unknown tensor is ignored, the rest loads
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
+    # a checkpoint of some tensors only (e.g. save_trainable(..., only_trainable=True)) loads even when strict,
+    # and leaves the other weights as they were
+    freeze(source, except_=("classifier",))
+    head_only = save_trainable(source, tmp_path / "head.safetensors", only_trainable=True)
+    fresh = tiny()
+    old_encoder = fresh.transformer_encoder.layers[0].linear1.weight.clone()
+    load_weights(fresh, head_only)
+    assert torch.equal(fresh.classifier.weight, source.classifier.weight)
+    assert torch.equal(fresh.transformer_encoder.layers[0].linear1.weight, old_encoder)
+    wrong_head = tmp_path / "wrong.safetensors"  # a shape mismatch is an error, strict or not
+    save_file({"classifier.bias": torch.zeros(5)}, str(wrong_head))
+    with pytest.raises(ValueError, match="shape mismatch for 'classifier.bias'"):
+        load_weights(tiny(), wrong_head, strict=False)
 
 
 def test_attention_dropout_is_configurable_and_off_by_default():

@@ -29,3 +29,33 @@ def test_pipeline_truncates_long_text():
     assert ids == [2] * 16
     with pytest.raises(ValueError):
         TextPipeline(v, max_len=0)
+
+
+def padding(batches, lengths):
+    """Padding tokens when each batch is padded to its own longest text."""
+    return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+
+def test_length_grouped_batches_hold_texts_of_similar_length():
+    import random
+
+    from course_lib.training import LengthGroupedBatchSampler
+
+    rng = random.Random(0)
+    lengths = [rng.randint(1, 500) for _ in range(2000)]
+    # one pool holding everything: the batches are consecutive runs of the sorted lengths
+    whole = list(LengthGroupedBatchSampler(lengths, 8, seed=0, pool_factor=len(lengths)))
+    spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in whole)
+    assert all(hi <= next_lo for (_, hi), (next_lo, _) in zip(spans, spans[1:]))
+    # the default pools (50 batches each): far less padding than batches of random texts, and still shuffled
+    sampler = LengthGroupedBatchSampler(lengths, 8, seed=0)
+    grouped, again = list(sampler), list(sampler)
+    shuffled = list(range(len(lengths)))
+    rng.shuffle(shuffled)
+    random_batches = [shuffled[i:i + 8] for i in range(0, len(shuffled), 8)]
+    assert padding(grouped, lengths) < padding(random_batches, lengths) / 10
+    assert sorted(i for b in grouped for i in b) == list(range(len(lengths)))
+    assert grouped != again and padding(again, lengths) < padding(random_batches, lengths) / 10  # a new epoch
+    ordered = list(LengthGroupedBatchSampler(lengths, 8, shuffle=False))  # evaluation: no shuffling, same grouping
+    assert ordered == list(LengthGroupedBatchSampler(lengths, 8, shuffle=False))
+    assert padding(ordered, lengths) < padding(random_batches, lengths) / 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.adapters import Adapted
+from course_lib.adapters import LinearWithAdapter
 from course_lib.grading import close, run_check
 from course_lib.models import TransformerClassifier, TransformerConfig
 
@@ -48,8 +48,8 @@ def check_adapter_forward(fn) -> bool:
 
 
 def check_adapt_linear2(fn) -> bool:
-    """Exercise 4.3: ``fn(model, bottleneck_size)`` wraps ``linear2`` of every layer with ``Adapted``; only the
-    adapters and the classifier stay trainable."""
+    """Exercise 4.3: ``fn(model, bottleneck_size)`` wraps ``linear2`` of every layer with ``LinearWithAdapter``; only
+    the adapters and the classifier stay trainable."""
 
     def check():
         torch.manual_seed(0)
@@ -58,9 +58,9 @@ def check_adapt_linear2(fn) -> bool:
         out = fn(model, 4)
         model = out if isinstance(out, nn.Module) else model
         layers = model.transformer_encoder.layers
-        if not all(isinstance(layer.linear2, Adapted) for layer in layers):
-            return False, "every layer's linear2 should be an Adapted module"
-        if any(isinstance(layer.linear1, Adapted) for layer in layers):
+        if not all(isinstance(layer.linear2, LinearWithAdapter) for layer in layers):
+            return False, "every layer's linear2 should be a LinearWithAdapter"
+        if any(isinstance(layer.linear1, LinearWithAdapter) for layer in layers):
             return False, "only linear2 is adapted in this exercise"
         if any(layer.linear2.adapter.bottleneck_size != 4 for layer in layers):
             return False, "use the bottleneck_size argument"
