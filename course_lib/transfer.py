@@ -42,7 +42,7 @@ class TransferConfig:
     pretrain_lr: float
     learning_rates: dict = field(default_factory=dict)  # strategy -> learning rate
     patience: int = 3
-    mixed_precision: str = "no"
+    mixed_precision: str = "no"  # a request: train_classifier asks `course_lib.precision.choose_precision`
     adapter_bottleneck: int = 16
     lora_r: int = 8
     lora_alpha: float = 16.0
@@ -229,7 +229,7 @@ def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig)
     elif name == "lora_encoder":
         from course_lib.lora import apply_lora
 
-        apply_lora(model, ("linear1", "linear2"), r=cfg.lora_r, alpha=cfg.lora_alpha, modules_to_save="classifier")
+        apply_lora(model, ("linear1", "linear2"), r=cfg.lora_r, lora_alpha=cfg.lora_alpha, modules_to_save="classifier")
     return model
 
 
