@@ -84,7 +84,6 @@ class LinearWithAdapter(LinearWrapper):
         return self.adapter(self.base_layer(x))  # (..., out_features)
 
 
-Adapted = LinearWithAdapter  # the former name, still used by chapter 4 (book/04_adapters.md)
 
 
 def add_adapters(model: nn.Module, target_modules: str | Iterable[str], bottleneck_size: int | None = None,

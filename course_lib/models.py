@@ -167,7 +167,6 @@ class LeNet5(nn.Module):
         return self.fc3(x)
 
 
-NNet = LeNet5  # the source notebook's name, still used by chapter 5 (book/05_lora.md)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
