@@ -60,7 +60,7 @@ class PretrainedFinetuneConfig:
     epochs: int = 2
     min_steps: int = 60  # small label budgets get more epochs, so that every run takes at least this many steps
     lr_grid: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
-    mixed_precision: str = "no"
+    mixed_precision: str = "bf16"  # a request, granted only on a GPU that supports it (course_lib.precision)
 
 
 def finetune_pretrained(train, validation, test, *, source: str, num_labels: int,

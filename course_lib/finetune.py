@@ -4,7 +4,10 @@ The source notebook fine-tuned ``bert-base-cased`` on 1,000 Yelp reviews (``Yelp
 loop: ``datasets.map`` tokenization, ``DataLoader``, ``AdamW``, a ``LambdaLR`` linear decay, and an accuracy
 metric. This module keeps that recipe and fixes what it left out:
 
-- the loop runs on :class:`accelerate.Accelerator`, so the same code uses a GPU with ``bf16`` in the full profile;
+- the loop runs on :class:`accelerate.Accelerator`, so the same code uses a GPU with ``bf16`` in the full profile
+  (:func:`course_lib.precision.choose_precision` decides what the GPU supports);
+- the model is placed on the training device when it is loaded, so every evaluation (before training, after it,
+  and of the reloaded copy) runs on the device it trains on, in float32;
 - batches are padded to their own longest review (``DataCollatorWithPadding``), not to 512 tokens;
 - accuracy is measured *before* and *after* fine-tuning and compared with the majority-class baseline (the
   number any 5-class classifier must beat) and with a TF-IDF + logistic-regression baseline on the same split;
@@ -27,6 +30,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from course_lib import precision
 from course_lib.config import Profile, Run
 from course_lib.data import Sizes, label_names, load_text_classification
 from course_lib.hub import checkpoint
@@ -43,7 +47,7 @@ class FinetuneConfig:
     epochs: int
     lr: float
     weight_decay: float = 0.01
-    mixed_precision: str = "no"  # "bf16" is used only where the GPU supports it, see `resolve_precision`
+    mixed_precision: str = "no"  # a request: `course_lib.precision.choose_precision` decides what the GPU does
     hub_id: str = "bert-base-cased"
     dataset: str = "yelp"
 
@@ -60,13 +64,6 @@ def config_for(profile: Profile) -> FinetuneConfig:
     )
 
 
-def resolve_precision(requested: str) -> str:
-    """``"bf16"`` only on a GPU that supports it; everything else runs in float32 (``"no"``)."""
-    if requested == "bf16" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
-
-
 def load_ratings(run: Run, cfg: FinetuneConfig):
     """``train``/``validation``/``test`` splits with ``text`` and ``label``: Yelp's 0 = 1 star ... 4 = 5 stars
     from the hub; offline, BBC News topics (names from :func:`course_lib.data.label_names`)."""
@@ -77,7 +74,9 @@ def load_classifier(run: Run, cfg: FinetuneConfig, num_labels: int | None = None
     """The pretrained encoder with a new, randomly initialised classification head.
 
     Returns ``(model, tokenizer, new_keys)``; ``new_keys`` are the weights that were *not* in the checkpoint
-    (the head), sorted, so the chapter can say which part starts from scratch.
+    (the head), sorted, so the chapter can say which part starts from scratch. The model is in float32 on the device
+    it will be trained on (:func:`course_lib.precision.training_device`), so evaluating it before training does not
+    run on the CPU when there is a GPU.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -92,7 +91,7 @@ def load_classifier(run: Run, cfg: FinetuneConfig, num_labels: int | None = None
             path, num_labels=num_labels, output_loading_info=True)
     finally:
         hf_logging.set_verbosity(verbosity)
-    return model, tokenizer, sorted(info["missing_keys"])
+    return model.to(precision.training_device()), tokenizer, sorted(info["missing_keys"])
 
 
 def tokenize_ratings(ds, tokenizer, max_length: int):
@@ -157,12 +156,15 @@ def train_native(model, train_loader: DataLoader, *, epochs: int, lr: float, wei
     """Fine-tune a Hugging Face classifier with a plain loop: AdamW, linear decay, one progress bar.
 
     ``model(**batch)`` returns the cross-entropy loss because the batches carry ``labels``. After each epoch the
-    validation accuracy is measured (if ``valid_loader`` is given). Returns a :class:`FinetuneHistory`.
+    validation accuracy is measured (if ``valid_loader`` is given). ``mixed_precision`` is a request that
+    :func:`course_lib.precision.choose_precision` grants only where the GPU supports it; the weights stay float32.
+    The model is returned on the training device without the autocast wrapper ``accelerate`` put on its
+    ``forward``, so later evaluations run in float32, like those of a reloaded copy. Returns a
+    :class:`FinetuneHistory`.
     """
-    from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    accelerator = Accelerator(mixed_precision=resolve_precision(mixed_precision))
+    accelerator = precision.make_accelerator(mixed_precision)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     total_steps = epochs * len(train_loader)
     scheduler = linear_decay(optimizer, total_steps)
@@ -188,6 +190,7 @@ def train_native(model, train_loader: DataLoader, *, epochs: int, lr: float, wei
             history.val_accuracy.append(evaluate_accuracy(model, valid_loader)["accuracy"])
     bar.close()
     history.seconds = time.perf_counter() - start
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # removes the autocast wrapper from `model.forward`
     return history
 
 
@@ -302,7 +305,12 @@ def save_finetuned(model, tokenizer, path: str | os.PathLike) -> Path:
 
 
 def load_finetuned(path: str | os.PathLike):
-    """Load what :func:`save_finetuned` wrote; returns ``(model, tokenizer)``."""
+    """Load what :func:`save_finetuned` wrote; returns ``(model, tokenizer)``.
+
+    The model is in float32 on the training device, like the model :func:`train_native` returns, so comparing the
+    two compares the same computation.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    return AutoModelForSequenceClassification.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).to(precision.training_device())
+    return model, AutoTokenizer.from_pretrained(path)

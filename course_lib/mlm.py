@@ -447,10 +447,17 @@ class MLMResult:
 
 
 def make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg: MLMConfig, output_dir: str | Path, *,
-                 seed: int = 0, epochs: float | None = None):
-    """A ``transformers.Trainer`` for MLM pretraining: AdamW, linear decay with warmup, eval every epoch."""
+                 seed: int = 0, epochs: float | None = None, mixed_precision: str = "bf16"):
+    """A ``transformers.Trainer`` for MLM pretraining: AdamW, linear decay with warmup, eval every epoch.
+
+    On a GPU it trains in ``mixed_precision`` autocast (bf16 where the GPU supports it natively, else fp16 with a
+    gradient scaler, see :func:`course_lib.precision.choose_precision`); on a CPU in float32. The weights stay
+    float32 either way.
+    """
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from course_lib import precision
 
     epochs = cfg.epochs if epochs is None else epochs
     steps_per_epoch = max(1, math.ceil(len(train_blocks) / cfg.batch_size))
@@ -460,7 +467,8 @@ def make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg: MLMConfig, ou
         per_device_eval_batch_size=cfg.batch_size * 2, learning_rate=cfg.learning_rate, weight_decay=0.01,
         warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * epochs), lr_scheduler_type="linear",
         logging_steps=max(1, steps_per_epoch // 4), seed=seed, data_seed=seed, dataloader_num_workers=0,
-        disable_tqdm=not _show_progress(), remove_unused_columns=False, prediction_loss_only=True)
+        disable_tqdm=not _show_progress(), remove_unused_columns=False, prediction_loss_only=True,
+        **precision.choose_precision(mixed_precision).trainer_flags)
     with quiet_hf():
         trainer = Trainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                           data_collator=make_collator(tokenizer, cfg.mlm_probability, seed=seed),

@@ -174,8 +174,8 @@ class SFTSettings:
     max_new_tokens: int = 48
     repetition_penalty: float = 1.0  # decoding settings for the generations, see `Decoding`
     no_repeat_ngram_size: int = 0
-    gradient_checkpointing: bool = False
-    mixed_precision: str = "no"
+    activation_checkpointing: bool = False  # recompute activations in the backward pass (transformers 5 name)
+    mixed_precision: str = "no"  # a request: `course_lib.precision.choose_precision` decides what the GPU does
     hub_id: str = "facebook/opt-350m"
 
     @property
@@ -194,24 +194,32 @@ def sft_settings_for(profile: Profile) -> SFTSettings:
         full=SFTSettings(sizes=Sizes(train=None, validation=None, test=None), max_length=1024, batch_size=8,
                          max_steps=-1, num_train_epochs=3, lr=2e-5, use_lora=False, max_new_tokens=128,
                          no_repeat_ngram_size=3,
-                         gradient_checkpointing=True, mixed_precision="bf16"),
+                         activation_checkpointing=True, mixed_precision="bf16"),
     )
 
 
 def load_causal_lm(run: Run, cfg: SFTSettings):
-    """The pretrained causal LM and its tokenizer (with a pad token; prompts are left-padded for generation)."""
-    import torch
+    """The pretrained causal LM and its tokenizer (with a pad token; prompts are left-padded for generation).
+
+    The weights are loaded in float32 (:attr:`course_lib.precision.Precision.weights_dtype`) even when training
+    runs in bf16 or fp16, and placed on the training device. The ``Trainer``'s ``bf16``/``fp16`` autocast runs the
+    matrix products in low precision, while AdamW updates float32 *master weights*. Weights stored in bfloat16 and
+    updated by plain AdamW would lose every update smaller than about 0.2% of the weight (bfloat16 keeps 8
+    significant bits), and a full fine-tuning step at ``lr=2e-5`` is far smaller; fp16 weights cannot be trained
+    with the gradient scaler at all (it refuses to unscale fp16 gradients). LoRA adapters are float32 for the same
+    reason: they are the weights being trained.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from course_lib.finetune import resolve_precision
+    from course_lib import precision
     from course_lib.hub import checkpoint
 
     path = checkpoint(cfg.hub_id, run.source)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if resolve_precision(cfg.mixed_precision) == "bf16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    dtype = precision.choose_precision(cfg.mixed_precision).weights_dtype
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(precision.training_device())
     return model, tokenizer
 
 
@@ -261,24 +269,27 @@ def sft_config(cfg: SFTSettings, output_dir, seed: int = 0):
     ``completion_only_loss=True`` gives every prompt token the label -100; trl appends the end-of-sequence token
     to every completion and cuts sequences at ``max_length``. Nothing is saved during training and nothing is
     reported to external trackers; the loss is logged every few steps into ``trainer.state.log_history``.
+
+    ``bf16``/``fp16`` come from :func:`course_lib.precision.choose_precision` and are always given (trl switches
+    ``bf16`` on when it is left out). ``activation_checkpointing`` is transformers 5's name for what was
+    ``gradient_checkpointing``; it is always given too, because trl's default ``gradient_checkpointing=True``
+    would otherwise turn checkpointing on under the deprecated name.
     """
     import torch
     from trl import SFTConfig
 
-    from course_lib.finetune import resolve_precision
+    from course_lib import precision
 
-    with warnings.catch_warnings():  # trl 1.x still sets the renamed `gradient_checkpointing` argument
-        warnings.simplefilter("ignore", FutureWarning)
-        return SFTConfig(
-            output_dir=str(output_dir), completion_only_loss=True, max_length=cfg.max_length,
-            per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-            max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.lr,
-            lr_scheduler_type="linear", warmup_steps=0, logging_steps=5, eval_strategy="no",
-            save_strategy="no", report_to="none", seed=seed, data_seed=seed,
-            bf16=resolve_precision(cfg.mixed_precision) == "bf16",
-            gradient_checkpointing=cfg.gradient_checkpointing, disable_tqdm=not show_progress(),
-            dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
-        )
+    return SFTConfig(
+        output_dir=str(output_dir), completion_only_loss=True, max_length=cfg.max_length,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.lr,
+        lr_scheduler_type="linear", warmup_steps=0, logging_steps=5, eval_strategy="no",
+        save_strategy="no", report_to="none", seed=seed, data_seed=seed,
+        **precision.choose_precision(cfg.mixed_precision).trainer_flags,
+        activation_checkpointing=cfg.activation_checkpointing, disable_tqdm=not show_progress(),
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+    )
 
 
 def make_sft_trainer(model, tokenizer, train, cfg: SFTSettings, *, eval_dataset=None, output_dir, seed: int = 0):

@@ -1,8 +1,11 @@
 """Batching, the training loop, evaluation and prediction for the from-scratch classifiers.
 
 The loop is plain PyTorch on :class:`accelerate.Accelerator`, which picks the device (CPU, CUDA, MPS) and mixed
-precision (``bf16`` on a GPU in the full profile) without changing the code. Each epoch it measures validation
-accuracy, keeps the best weights in a safetensors file, and stops early when validation stops improving.
+precision (``bf16`` on a GPU in the full profile, as far as :func:`course_lib.precision.choose_precision` finds the
+GPU supports it) without changing the code. Each epoch it measures validation accuracy, keeps the best weights in a
+safetensors file, and stops early when validation stops improving. Under ``accelerate launch`` the processes
+measure validation together (``gather_for_metrics``), so they agree on the best epoch and on when to stop, and only
+the main process writes the checkpoint.
 
 Batches are *length-grouped*: examples are shuffled, cut into pools of ``50 x batch_size``, sorted by length
 within a pool and then batched, so a batch holds texts of similar length and is padded only to its own longest
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from course_lib import precision
 from course_lib.text import TextPipeline
 
 
@@ -116,18 +120,26 @@ def forward_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None) -> dict[str, float]:
-    """Mean cross-entropy loss and accuracy of ``model`` over ``loader``."""
+def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None, *,
+             gather: Callable | None = None) -> dict[str, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` over ``loader``.
+
+    ``gather``: for a loader that ``accelerate`` split over processes, ``accelerator.gather_for_metrics``; each
+    batch's logits and labels are then collected from every process (without the samples repeated to even out the
+    last batch), so every process measures the whole validation set and gets the same numbers.
+    """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        logits = forward_batch(model, batch)  # (B, C)
-        loss_sum += nn.functional.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
-        correct += (logits.argmax(-1) == batch["labels"]).sum().item()
-        count += batch["labels"].numel()
+        logits, labels = forward_batch(model, batch), batch["labels"]  # (B, C), (B,)
+        if gather is not None:
+            logits, labels = gather((logits, labels))
+        loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
+        correct += (logits.argmax(-1) == labels).sum().item()
+        count += labels.numel()
     model.train(was_training)
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
 
@@ -180,12 +192,17 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
             learns faster with a larger step than the pretrained body; ``None``: same as ``lr``).
         checkpoint: safetensors file where the best weights are saved; they are loaded back at the end.
         patience: stop after this many epochs without a better validation accuracy.
-        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (passed to ``accelerate``).
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``: a request that
+            :func:`course_lib.precision.choose_precision` grants only where the GPU supports it.
+
+    Under ``accelerate launch`` every process trains on its shard of the batches, validation metrics are gathered
+    from all processes, and the best-epoch and early-stopping decisions are the main process's, broadcast, so no
+    process stops alone. Only the main process saves the checkpoint (and logs); every process loads it at the end.
 
     Returns:
         :class:`History` (per-epoch curves, best epoch, training throughput in examples/s).
     """
-    from accelerate import Accelerator
+    from accelerate.utils import broadcast
     from tqdm.auto import tqdm
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -195,12 +212,15 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     head = [p for n, p in named if n.startswith(head_name)]
     body = [p for n, p in named if not n.startswith(head_name)]
     groups = [g for g in ({"params": body, "lr": lr}, {"params": head, "lr": head_lr or lr}) if g["params"]]
-    accelerator = Accelerator(mixed_precision=mixed_precision)
+    accelerator = precision.make_accelerator(mixed_precision)
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     total_steps = max(1, epochs * len(train_loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
     model, optimizer, train_loader, valid_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, valid_loader, scheduler)
+    # several processes measure the validation set together: each batch's logits and labels are gathered (the
+    # validation loader must not be shuffled: accelerate drops the repeated samples at its end)
+    gather = accelerator.gather_for_metrics if accelerator.num_processes > 1 else None
     history, best, stale, n_examples, train_time = History(), -1.0, 0, 0, 0.0
     for epoch in range(1, epochs + 1):
         model.train()
@@ -218,22 +238,31 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
             seen += batch["labels"].numel()
         elapsed = time.perf_counter() - start
         train_time, n_examples = train_time + elapsed, n_examples + seen
-        val = evaluate(model, valid_loader, accelerator.device)
+        # the training loss over every process's shard (a no-op in a single process)
+        loss_sum, seen = accelerator.reduce(torch.tensor([loss_sum, seen], dtype=torch.float64,
+                                                         device=accelerator.device), "sum").tolist()
+        val = evaluate(model, valid_loader, accelerator.device, gather=gather)
         history.train_loss.append(loss_sum / max(seen, 1))
         history.val_loss.append(val["loss"])
         history.val_accuracy.append(val["accuracy"])
         history.epoch_seconds.append(elapsed)
-        improved = val["accuracy"] > best
+        # the gathered metrics are the same everywhere; the main process's decision is broadcast all the same, so
+        # that no process can stop (or pick a best epoch) alone
+        improved = bool(broadcast(torch.tensor([int(val["accuracy"] > best)], device=accelerator.device)).item())
         if improved:
             best, stale, history.best_epoch = val["accuracy"], 0, epoch
-            save_trainable(accelerator.unwrap_model(model), checkpoint)
+            if accelerator.is_main_process:
+                save_trainable(accelerator.unwrap_model(model), checkpoint)
         else:
             stale += 1
-        log(f"{desc} epoch {epoch}/{epochs}: train loss {history.train_loss[-1]:.4f}  "
-            f"val loss {val['loss']:.4f}  val acc {val['accuracy']:.3f}{'  *best' if improved else ''}")
+        if accelerator.is_main_process:
+            log(f"{desc} epoch {epoch}/{epochs}: train loss {history.train_loss[-1]:.4f}  "
+                f"val loss {val['loss']:.4f}  val acc {val['accuracy']:.3f}{'  *best' if improved else ''}")
         if stale >= patience:
-            log(f"{desc}: no improvement for {patience} epochs, stopping early")
+            if accelerator.is_main_process:
+                log(f"{desc}: no improvement for {patience} epochs, stopping early")
             break
+    accelerator.wait_for_everyone()  # the main process has written the checkpoint before anyone reads it
     model = accelerator.unwrap_model(model)
     load_weights(model, checkpoint)
     history.examples_per_second = n_examples / max(train_time, 1e-9)

@@ -6,7 +6,7 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 from course_lib.config import Profile
 from course_lib.finetune import (FinetuneConfig, config_for, evaluate_accuracy, linear_decay, load_finetuned,
                                  majority_baseline, make_dataloaders, most_confused_pair, plot_confusion_matrix,
-                                 plot_losses, resolve_precision, save_finetuned, tfidf_baseline, token_table,
+                                 plot_losses, save_finetuned, tfidf_baseline, token_table,
                                  tokenize_ratings, train_native)
 from course_lib.hub import minilm_dir
 
@@ -42,10 +42,7 @@ def tiny_model(vocab_size, num_labels=5):
 def test_config_profiles():
     fast, full = config_for(Profile("fast")), config_for(Profile("full"))
     assert isinstance(fast, FinetuneConfig) and fast.sizes.train >= 500 and fast.max_length <= 128
-    assert full.sizes.train > fast.sizes.train and full.mixed_precision == "bf16"
-    assert resolve_precision("no") == "no"
-    if not torch.cuda.is_available():
-        assert resolve_precision("bf16") == "no"  # a CPU run stays in float32
+    assert full.sizes.train > fast.sizes.train and full.mixed_precision == "bf16" and fast.mixed_precision == "no"
 
 
 def test_tokenize_truncates_renames_and_drops_text(tokenizer):
@@ -131,3 +128,39 @@ def test_tfidf_baseline_learns_words():
     assert out["accuracy"] == 1.0 and out["predictions"] == [0, 1]
     with pytest.raises(ValueError):
         tfidf_baseline([], [], ["x"], [0])
+
+
+def test_loaded_models_sit_on_the_training_device(tokenizer, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from course_lib import finetune, precision
+
+    path = save_finetuned(tiny_model(tokenizer.vocab_size), tokenizer, tmp_path / "model")
+    monkeypatch.setattr(precision, "training_device", lambda: torch.device("meta"))  # a device no test has
+    monkeypatch.setattr(finetune, "checkpoint", lambda hub_id, source: str(path))
+    model, _ = load_finetuned(path)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    cfg = config_for(Profile("fast"))
+    model, _, _ = finetune.load_classifier(SimpleNamespace(source="offline"), cfg, num_labels=5)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_trained_model_computes_like_its_reloaded_copy_after_mixed_precision(tokenizer, tmp_path, monkeypatch):
+    from course_lib import precision
+
+    tok = tokenize_ratings(toy_ratings(20), tokenizer, max_length=16)
+    loaders = make_dataloaders(tok, tokenizer, batch_size=10, seed=0)
+    model = tiny_model(tokenizer.vocab_size)
+    with monkeypatch.context() as m:  # grant bf16 autocast here (a CPU runs it too), as a GPU that supports it
+        m.setattr(precision, "choose_precision",
+                  lambda requested="bf16": precision.Precision("bf16", torch.float32, "bf16 (test)"))
+        train_native(model, loaders["train"], epochs=1, lr=1e-2, mixed_precision="bf16")
+    assert "_original_forward" not in model.__dict__  # accelerate's autocast wrapper is gone
+    reloaded, _ = load_finetuned(save_finetuned(model, tokenizer, tmp_path / "model"))
+    batch = next(iter(loaders["test"]))
+    model.eval()
+    with torch.no_grad():
+        logits, again = model(**batch).logits, reloaded(**batch).logits
+    assert logits.dtype == again.dtype == torch.float32 and torch.equal(logits, again)
+    precision.make_accelerator("no")  # leave accelerate's state in float32 for the tests that follow

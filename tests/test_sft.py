@@ -185,6 +185,43 @@ def test_completion_only_trainer_masks_the_prompt_and_trains(tmp_path):
     assert tok.padding_side == "right"  # restored after generation
 
 
+def test_sft_config_uses_the_current_checkpointing_name_without_a_warning(tmp_path, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fast, full = sft.sft_settings_for(Profile("fast")), sft.sft_settings_for(Profile("full"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # transformers 5 warns for `gradient_checkpointing`
+        args_fast, args_full = sft.sft_config(fast, tmp_path), sft.sft_config(full, tmp_path)
+    assert args_fast.activation_checkpointing is False  # trl's default (True) is not left in place
+    assert args_full.activation_checkpointing is True
+    assert not args_full.bf16 and not args_full.fp16  # no GPU: float32, although the full profile asks for bf16
+
+
+def test_load_causal_lm_keeps_float32_weights_for_a_bf16_run(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from course_lib import hub, precision
+
+    data = tiny_data(4)
+    tok = tiny_tokenizer([p + c for p, c in zip(data["prompt"], data["completion"])])
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    monkeypatch.setattr(hub, "checkpoint", lambda hub_id, source: str(tmp_path))
+    # a GPU with native bfloat16: the full profile trains in bf16 autocast there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
+    monkeypatch.setattr(precision, "training_device", lambda: torch.device("cpu"))
+    full = sft.sft_settings_for(Profile("full"))
+    assert precision.choose_precision(full.mixed_precision).mixed_precision == "bf16"
+    model, _ = sft.load_causal_lm(SimpleNamespace(source="offline"), full)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # master weights for AdamW
+
+
 # --- the metric and the exercise checkers -----------------------------------------------------------------------
 
 

@@ -1,11 +1,13 @@
+import os
+
 import pytest
 import torch
 from datasets import Dataset
 
 from course_lib.models import TransformerClassifier, TransformerConfig
 from course_lib.text import TextPipeline, vocab_from_words
-from course_lib.training import (LengthGroupedBatchSampler, PadCollator, make_loader, predict, tokenize_dataset,
-                                 train_classifier)
+from course_lib.training import (LengthGroupedBatchSampler, PadCollator, evaluate, make_loader, predict,
+                                 tokenize_dataset, train_classifier)
 
 WORDS = ["good", "great", "bad", "awful", "the", "film", "was", "very"]
 
@@ -73,3 +75,135 @@ def test_training_needs_trainable_parameters(tmp_path):
     loader = make_loader(tokenize_dataset(toy_dataset(8), pipe), 4, 1)
     with pytest.raises(ValueError, match="no trainable parameters"):
         train_classifier(model, loader, loader, epochs=1, lr=1e-3, checkpoint=tmp_path / "x.safetensors")
+
+
+# --- train_classifier: best epoch, patience, head learning rate ------------------------------------------------
+
+
+def toy_run(tmp_path, monkeypatch, accuracies, *, epochs, patience=3, **kwargs):
+    """Train the toy classifier while validation reports the scripted ``accuracies``; also returns each epoch's
+    weights as they were when validation measured them."""
+    import course_lib.training as training
+
+    vocab, pipe, emb = setup()
+    train = tokenize_dataset(toy_dataset(32), pipe)
+    valid = tokenize_dataset(toy_dataset(16, seed=1), pipe)
+    model = TransformerClassifier(emb, TransformerConfig(dim_feedforward=16, max_len=16), pad_index=vocab.pad_index)
+    snapshots, scripted = [], iter(accuracies)
+
+    def scripted_evaluate(*args, **kw):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {**evaluate(*args, **kw), "accuracy": next(scripted)}
+
+    monkeypatch.setattr(training, "evaluate", scripted_evaluate)
+    hist = train_classifier(model, make_loader(train, 8, 1, shuffle=True), make_loader(valid, 16, 1), epochs=epochs,
+                            lr=kwargs.pop("lr", 3e-3), patience=patience, checkpoint=tmp_path / "best.safetensors",
+                            log=lambda s: None, **kwargs)
+    return model, hist, snapshots
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_classifier_restores_the_best_epochs_weights(tmp_path, monkeypatch):
+    model, hist, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9, 0.6, 0.7], epochs=4)
+    assert hist.best_epoch == 2 and hist.best_val_accuracy == 0.9 and len(snapshots) == 4
+    final = model.state_dict()
+    assert same_weights(final, snapshots[1])  # epoch 2's weights, not the last epoch's
+    assert not same_weights(final, snapshots[3])
+
+
+def test_train_classifier_stops_after_patience_epochs_without_improvement(tmp_path, monkeypatch):
+    _, hist, snapshots = toy_run(tmp_path, monkeypatch, [0.6, 0.5, 0.6, 0.9, 0.9, 0.9], epochs=6, patience=2)
+    assert len(hist.val_accuracy) == len(snapshots) == 3 and hist.best_epoch == 1  # epochs 2 and 3: no better
+    _, hist, _ = toy_run(tmp_path, monkeypatch, [0.6, 0.5, 0.7, 0.5, 0.5, 0.9], epochs=6, patience=2)
+    assert len(hist.val_accuracy) == 5 and hist.best_epoch == 3  # an improvement resets the count
+
+
+def test_train_classifier_gives_the_head_its_own_learning_rate(tmp_path, monkeypatch):
+    created = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
+    # the body's learning rate is 0: it must not move, while the head (lr 1e-2) does
+    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, lr=0.0, head_lr=1e-2)
+    (optimizer,) = created
+    head_ids = {id(p) for p in model.classifier.parameters()}
+    by_lr = {g["initial_lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
+    assert by_lr[1e-2] == head_ids and not by_lr[0.0] & head_ids
+    start, final = snapshots[0], model.state_dict()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert all(torch.equal(final[k], start[k]) for k in trainable if not k.startswith("classifier"))
+    assert not torch.equal(final["classifier.weight"], start["classifier.weight"])
+
+
+# --- train_classifier under two processes ------------------------------------------------------------------------
+
+
+def two_process_worker(out_dir: str):
+    """One of two processes started by ``accelerate.debug_launcher`` (see the test below): trains the toy classifier
+    and writes what it saw to ``rank<i>.json`` and its final weights to ``final-<i>.safetensors``."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    import course_lib.training as training
+
+    torch.set_num_threads(1)
+    rank, out = torch.distributed.get_rank(), Path(out_dir)
+    saves, save = [], training.save_trainable
+
+    def counting_save(model, path, **kwargs):
+        saves.append(str(path))
+        return save(model, path, **kwargs)
+
+    training.save_trainable = counting_save  # this process's own copy of the module
+    vocab, pipe, emb = setup()
+    train = tokenize_dataset(toy_dataset(64), pipe)
+    valid = tokenize_dataset(toy_dataset(45, seed=1), pipe)  # 6 batches of 8, the last one short
+    torch.manual_seed(0)
+    model = TransformerClassifier(emb, TransformerConfig(dim_feedforward=16, max_len=16), pad_index=vocab.pad_index)
+    hist = train_classifier(model, make_loader(train, 8, 1, shuffle=True), make_loader(valid, 8, 1), epochs=4,
+                            lr=3e-3, patience=2, checkpoint=out / "checkpoint" / "best.safetensors",
+                            log=lambda s: None)
+    whole = evaluate(model, make_loader(valid, 8, 1))  # this process alone, on every validation text
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / f"final-{rank}.safetensors"))
+    (out / f"rank{rank}.json").write_text(json.dumps({
+        "best_epoch": hist.best_epoch, "val_accuracy": hist.val_accuracy, "val_loss": hist.val_loss,
+        "train_loss": hist.train_loss, "saves": saves, "whole_accuracy": whole["accuracy"]}))
+
+
+def test_two_processes_agree_on_the_best_epoch_and_write_one_checkpoint(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    here = Path(__file__).resolve().parent
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import torch; torch.set_num_threads(1); "
+            "from accelerate import debug_launcher; import test_training as t; "
+            "debug_launcher(t.two_process_worker, (sys.argv[2],), num_processes=2)")
+    done = subprocess.run([sys.executable, "-c", code, str(here), str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "COURSE_LIB_PROGRESS": "0"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for key in ("best_epoch", "val_accuracy", "val_loss", "train_loss"):
+        assert ranks[0][key] == ranks[1][key], key
+    best = ranks[0]["best_epoch"]
+    # the validation accuracy was measured on all 45 texts once each, not on one process's share
+    assert ranks[0]["val_accuracy"][best - 1] == ranks[0]["whole_accuracy"] == ranks[1]["whole_accuracy"]
+    improvements = sum(a > max([-1.0] + ranks[0]["val_accuracy"][:i]) for i, a in enumerate(ranks[0]["val_accuracy"]))
+    assert len(ranks[0]["saves"]) == improvements >= 1 and ranks[1]["saves"] == []  # only the main process saves
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == ["best.safetensors"]
+    saved = load_file(str(tmp_path / "checkpoint" / "best.safetensors"))
+    for r in (0, 1):
+        final = load_file(str(tmp_path / f"final-{r}.safetensors"))
+        assert final.keys() == saved.keys() and all(torch.equal(final[k], saved[k]) for k in saved)
