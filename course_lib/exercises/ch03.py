@@ -84,3 +84,41 @@ def check_count_masking(fn) -> bool:
         return got == want, f"expected {want}, got {got} (only positions with a label were chosen)"
 
     return run_check("3.4", check)
+
+
+def _partial_word_share(tokens, chosen) -> float:
+    """Reference for exercise 3.5 (kept here, not in ``course_lib.mlm``: the chapter does not use it)."""
+    words, start = [], 0
+    for i in range(1, len(tokens) + 1):
+        if i == len(tokens) or not tokens[i].startswith("##"):
+            words.append(range(start, i))
+            start = i
+    n_chosen = sum(bool(c) for c in chosen)
+    partial = sum(1 for w in words for i in w if chosen[i] and not all(chosen[j] for j in w))
+    return partial / n_chosen if n_chosen else 0.0
+
+
+def check_partial_word_share(fn) -> bool:
+    """Exercise 3.5: the share of chosen WordPiece positions whose word keeps a visible piece."""
+    import random
+
+    def check():
+        tokens = ["the", "act", "##ing", "was", "un", "##be", "##liev", "##able"]
+        cases = [([0, 1, 0, 0, 0, 0, 0, 0], 1.0), ([0, 1, 1, 0, 0, 0, 0, 0], 0.0), ([1, 0, 0, 1, 0, 0, 0, 0], 0.0),
+                 ([0, 0, 0, 0, 1, 0, 1, 0], 1.0), ([1, 1, 1, 0, 0, 0, 0, 1], 0.25), ([0] * 8, 0.0)]
+        for chosen, want in cases:
+            got = float(fn(list(tokens), [bool(c) for c in chosen]))
+            if abs(got - want) > 1e-9:
+                return False, (f"for {tokens} with chosen={chosen} the share should be {want}, got {got} "
+                               "(a word is a token plus the ##-pieces after it)")
+        rng = random.Random(3)
+        vocab = ["the", "movie", "was", "##s", "##ing", "##ly", "un", "##able", "great", "##er"]
+        for _ in range(50):
+            toks = [rng.choice(vocab[:3])] + [rng.choice(vocab) for _ in range(rng.randint(1, 30))]
+            chosen = [rng.random() < 0.3 for _ in toks]
+            want, got = _partial_word_share(toks, chosen), float(fn(toks, chosen))
+            if abs(got - want) > 1e-9:
+                return False, f"for {toks} with chosen={chosen} the share should be {want:.4f}, got {got:.4f}"
+        return True, ""
+
+    return run_check("3.5", check)

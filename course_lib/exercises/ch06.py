@@ -87,3 +87,33 @@ def check_token_f1(token_f1) -> bool:
         return True, ""
 
     return run_check("6.4", check)
+
+
+def check_paired_bootstrap(paired_bootstrap) -> bool:
+    """Exercise 6.5: a percentile bootstrap interval of the mean paired difference, and why pairing narrows it."""
+
+    def check():
+        import numpy as np
+
+        from course_lib.sft import paired_bootstrap as reference
+
+        rng = np.random.default_rng(0)
+        difficulty = rng.uniform(0, 0.6, size=60)  # some questions are hard for both models
+        before = np.clip(difficulty + rng.normal(0, 0.05, 60), 0, 1).tolist()
+        after = np.clip(difficulty + 0.04 + rng.normal(0, 0.05, 60), 0, 1).tolist()
+        for seed in (0, 1):
+            want = reference(before, after, n_resamples=2000, seed=seed)
+            got = tuple(float(v) for v in paired_bootstrap(before, after, 2000, seed))
+            if not np.allclose(got, want, atol=1e-9):
+                return False, (f"with seed={seed} the interval should be ({want[0]:+.4f}, {want[1]:+.4f}), got "
+                               f"({got[0]:+.4f}, {got[1]:+.4f}): draw the indices exactly as described")
+        # the same scores, unpaired: resample each side on its own
+        idx = np.random.default_rng(0).integers(0, 60, size=(2, 2000, 60))
+        unpaired = np.asarray(after)[idx[0]].mean(1) - np.asarray(before)[idx[1]].mean(1)
+        low, high = np.quantile(unpaired, [0.025, 0.975])
+        paired_low, paired_high = paired_bootstrap(before, after, 2000, 0)
+        if not (paired_high - paired_low) < (high - low):
+            return False, "the paired interval should be narrower than the unpaired one on these scores"
+        return True, ""
+
+    return run_check("6.5", check)
