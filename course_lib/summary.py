@@ -362,9 +362,17 @@ LABEL_EFFICIENCY_FILE = "label_efficiency.json"
 
 
 def read_committed(name: str, results_dir: str | Path | None = None) -> dict | None:
-    """A file written by ``make claims`` (``scripts/claims.py``) in ``book/_results`` (or ``results_dir``), or None."""
-    path = default_results_dir(results_dir) / name
-    return json.loads(path.read_text()) if path.exists() else None
+    """A file written by ``make claims`` (``scripts/claims.py``): from ``results_dir`` if it holds one, else from
+    ``book/_results`` (where ``make claims`` writes), else None.
+
+    A results folder of your own runs (``make chapter`` writes ``results/``) has no claims files, so the summary of
+    those runs still reads the committed ones, as chapters 1, 4 and 5 do.
+    """
+    for folder in dict.fromkeys((default_results_dir(results_dir), COMMITTED_RESULTS_DIR)):
+        path = folder / name
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
 
 
 def seed_values(seeds: dict, chapter: str, name: str, task: str = SENTIMENT_TASK) -> list[float]:

@@ -8,6 +8,15 @@ number of values raises an error that names the line, instead of being silently 
 Offline, :func:`offline_glove_file` exports *real* pretrained vectors to the same format: the input-embedding rows
 of all-MiniLM-L6-v2 for its whole-word tokens (about 21,000 words), reduced from 384 to 100 dimensions with PCA.
 They go through exactly the same loader as the real GloVe file.
+
+With ``SOURCE=hub`` and no ``GLOVE_PATH``, :func:`hub_glove_file` gets GloVe from the Hugging Face Hub: the model
+repository ``stanfordnlp/glove`` is Stanford NLP's own upload of the GloVe releases, and its ``glove.6B.zip`` is the
+archive the source notebook downloaded from :data:`GLOVE_6B_URL` (822 MiB, 862,182,613 bytes; it holds
+``glove.6B.{50,100,200,300}d.txt``). The archive is found in the Hugging Face cache when it is there (a previous
+download, ``hf download stanfordnlp/glove glove.6B.zip``, or ``HF_HUB_OFFLINE=1`` with a prepared cache); otherwise
+it is downloaded once into the course cache with a progress bar, resuming a partial download where it stopped, and
+checked against the sha256 the hub publishes for it (its LFS etag). ``glove.6B.100d.txt`` (347 MB) is then
+extracted once next to it. ``GLOVE_PATH`` (or ``glove_path=``) still overrides all of this.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ from pathlib import Path
 import numpy as np
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
+GLOVE_HUB_REPO = "stanfordnlp/glove"  # a model repository on the Hugging Face Hub (Stanford NLP's upload)
+GLOVE_HUB_FILE = "glove.6B.zip"  # the same archive as GLOVE_6B_URL
+GLOVE_HUB_BYTES = 862_182_613  # its size: what a first SOURCE=hub run of chapters 1, 4, 5 downloads
+GLOVE_MEMBER = "glove.6B.100d.txt"  # the member the chapters read: 400,000 words x 100 dims, 347 MB
 OFFLINE_DIM = 100
 EXPORT_VERSION = "v1"  # bump when offline_glove_file changes what it writes
 
@@ -176,19 +189,138 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     return write_glove(out, [vocab_lines[i] for i in keep], reduced.astype(np.float32))
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_sha256(etag: str | None) -> bool:
+    return bool(etag) and len(etag) == 64 and all(c in "0123456789abcdef" for c in etag)
+
+
+def _hub_cached_zip() -> tuple[Path, str | None] | None:
+    """``(path, sha256 or None)`` of ``glove.6B.zip`` in the Hugging Face cache, or None; never uses the network.
+
+    The cache names a downloaded LFS file's blob after its sha256 (the hub's etag), so that is the hash to check.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(GLOVE_HUB_REPO, GLOVE_HUB_FILE)
+    if not isinstance(cached, str):
+        return None
+    blob = Path(cached).resolve().name
+    return Path(cached), blob if _is_sha256(blob) else None
+
+
+def download_resumable(url: str, dest: Path, *, size: int | None, sha256: str | None, headers: dict | None = None,
+                       name: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` with a progress bar, resuming a partial download left by an earlier attempt.
+
+    The bytes go to ``dest.part`` first; a second call continues from its end (an HTTP range request), so an
+    interrupted 822 MB download is not started again. When ``sha256`` is given the finished file must hash to it (a
+    mismatch deletes the partial file and raises); then ``.part`` is renamed to ``dest``.
+    """
+    from huggingface_hub.file_download import http_get
+
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with part.open("ab") as f:
+        done = f.tell()
+        if size is not None and done > size:  # not a prefix of this file: start again
+            f.truncate(0)
+            done = 0
+        if done:
+            print(f"Resuming {name or dest.name} at {done / 2**20:,.0f} of {(size or 0) / 2**20:,.0f} MiB", flush=True)
+        http_get(url, f, resume_size=done, headers=headers, expected_size=size, displayed_filename=name or dest.name)
+    if sha256 is not None:
+        digest = _sha256(part)
+        if digest != sha256:
+            part.unlink()
+            raise ValueError(f"{name or dest.name}: downloaded file has sha256 {digest[:12]}..., the hub says "
+                             f"{sha256[:12]}...; the partial file was deleted, run again to download it afresh")
+    part.replace(dest)
+    return dest
+
+
+def hub_glove_zip() -> tuple[Path, str | None]:
+    """``(path, sha256)`` of ``glove.6B.zip``: from the Hugging Face cache, the course cache, or the hub (once).
+
+    With ``HF_HUB_OFFLINE=1`` only the two caches are read, and a missing archive raises an error naming the fixes.
+    """
+    from huggingface_hub import constants
+
+    from course_lib.config import cache_dir
+
+    found = _hub_cached_zip()
+    if found is not None:
+        return found
+    folder = cache_dir("vectors", "hub")
+    dest, record = folder / GLOVE_HUB_FILE, folder / (GLOVE_HUB_FILE + ".sha256")
+    if dest.exists():
+        return dest, (record.read_text().strip() or None) if record.exists() else None
+    if constants.HF_HUB_OFFLINE:
+        raise FileNotFoundError(
+            f"SOURCE=hub needs the GloVe 6B vectors, but HF_HUB_OFFLINE is set and {GLOVE_HUB_REPO}/{GLOVE_HUB_FILE} is "
+            f"not in the Hugging Face cache ({constants.HF_HUB_CACHE}) nor in {folder}. Run once with the network "
+            f"(it downloads {GLOVE_HUB_BYTES / 2**20:,.0f} MiB), or `hf download {GLOVE_HUB_REPO} {GLOVE_HUB_FILE}`, "
+            f"or set GLOVE_PATH=/path/to/{GLOVE_MEMBER}.")
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    meta = get_hf_file_metadata(hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE), retry_on_errors=True)
+    sha = meta.etag if _is_sha256(meta.etag) else None
+    # pin the commit the metadata came from, so that a resumed download continues the very same file
+    url = hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE, revision=meta.commit_hash) if meta.commit_hash else \
+        hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE)
+    size = meta.size or GLOVE_HUB_BYTES
+    print(f"Downloading {GLOVE_HUB_FILE} ({size / 2**20:,.0f} MiB) from the Hugging Face Hub ({GLOVE_HUB_REPO}) "
+          f"into {folder} once; an interrupted download resumes where it stopped.", flush=True)
+    download_resumable(url, dest, size=size, sha256=sha, headers=build_hf_headers(), name=GLOVE_HUB_FILE)
+    record.write_text(sha or "")
+    return dest, sha
+
+
+def hub_glove_file(member: str = GLOVE_MEMBER) -> Path:
+    """``member`` of the hub's ``glove.6B.zip`` (see :func:`hub_glove_zip`), extracted once into the course cache.
+
+    The archive's sha256 is checked before the first extraction; the extracted file is keyed by it.
+    """
+    import zipfile
+
+    from course_lib.config import cache_dir
+
+    archive, sha = hub_glove_zip()
+    key = sha[:16] if sha else f"{archive.stat().st_size}-{archive.stat().st_mtime_ns}"
+    out = cache_dir("vectors", "glove.6B", key) / member
+    if out.exists():
+        return out
+    if sha is not None and _sha256(archive) != sha:
+        raise ValueError(f"{archive} does not have the sha256 {sha[:12]}... it was published with: delete it and "
+                         "run again to download it afresh")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(archive) as zf:
+        if member not in zf.namelist():
+            raise FileNotFoundError(f"{archive} has no {member}; it holds {', '.join(zf.namelist())}")
+        with zf.open(member) as src, tmp.open("wb") as dst:
+            while block := src.read(1 << 20):
+                dst.write(block)
+    tmp.replace(out)
+    return out
+
+
 def get_word_vectors(source: str, *, glove_path: str | os.PathLike | None = None,
                      max_words: int | None = None) -> WordVectors:
-    """The chapter word vectors: GloVe 6B-100d from ``glove_path`` (hub/full) or the offline MiniLM export.
+    """The chapter word vectors: GloVe 6B-100d (hub) or the offline MiniLM export.
 
-    With ``source="hub"`` a GloVe file must be given (``glove_path`` or ``$GLOVE_PATH``): the 822 MB zip is not
-    downloaded behind the learner's back. Download it from :data:`GLOVE_6B_URL` and unzip it.
+    With ``source="hub"`` the file is ``glove_path``, else ``$GLOVE_PATH``, else ``glove.6B.100d.txt`` from the
+    hub's ``stanfordnlp/glove`` (:func:`hub_glove_file`: downloaded once, 822 MiB, then cached).
     """
     if source == "offline":
         return load_glove(offline_glove_file(), max_words=max_words)
     if source != "hub":
         raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-    glove_path = glove_path or os.environ.get("GLOVE_PATH")
-    if not glove_path:
-        raise FileNotFoundError(f"SOURCE=hub needs the GloVe 6B file: download {GLOVE_6B_URL}, unzip it and set "
-                                "GLOVE_PATH=/path/to/glove.6B.100d.txt (or pass glove_path=...)")
+    glove_path = glove_path or os.environ.get("GLOVE_PATH") or hub_glove_file()
     return load_glove(glove_path, max_words=max_words)

@@ -172,3 +172,16 @@ def test_ladder_and_label_efficiency_read_the_claims_files():
     assert summary.plot_ladder(rows) is not None and summary.plot_label_efficiency(efficiency) is not None
     with pytest.raises(KeyError, match="no 'scratch' at 500 labels"):
         summary.label_efficiency_point(efficiency, "scratch", 500)
+
+
+def test_claims_files_come_from_the_results_folder_else_the_committed_ones(results_dir, tmp_path, monkeypatch):
+    """A folder of your own runs (``make chapter`` writes results/) has no claims files: the summary of those runs reads
+    the committed ones instead of failing on None (the hub rehearsal's chapter 7 did)."""
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / summary.SEEDS_FILE).write_text(json.dumps({"runs": {"from": "committed"}}))
+    monkeypatch.setattr(summary, "COMMITTED_RESULTS_DIR", committed)
+    assert summary.read_committed(summary.SEEDS_FILE, results_dir) == {"runs": {"from": "committed"}}
+    (results_dir / summary.SEEDS_FILE).write_text(json.dumps({"runs": {"from": "yours"}}))
+    assert summary.read_committed(summary.SEEDS_FILE, results_dir) == {"runs": {"from": "yours"}}
+    assert summary.read_committed(summary.LABEL_EFFICIENCY_FILE, results_dir) is None  # in neither folder

@@ -40,3 +40,127 @@ def test_missing_file_names_the_format(tmp_path):
 def test_minilm_whole_words_filter():
     vocab = ["[PAD]", "the", "##ing", "!", "café", "42", "[unused3]"]
     assert minilm_whole_words(vocab) == [1, 3, 5]
+
+
+# --- GloVe on the hub path: stanfordnlp/glove's glove.6B.zip, from the Hugging Face cache or downloaded once ---------
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import sys  # noqa: E402
+import zipfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import huggingface_hub  # noqa: E402
+import huggingface_hub.constants as hf_constants  # noqa: E402
+import huggingface_hub.file_download as hf_download  # noqa: E402
+
+from course_lib import vectors  # noqa: E402
+from course_lib.vectors import get_word_vectors  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from rehearse_hub import write_repo  # noqa: E402  (the rehearsal's hub-cache writer: the layout huggingface_hub reads)
+
+WORDS = ["the", "movie", "excellent", "boring"]
+
+
+def tiny_glove_zip(dims=(50, 100)) -> bytes:
+    """A glove.6B.zip of the real archive's layout: one ``glove.6B.<d>d.txt`` member per dimension."""
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for d in dims:
+            rows = rng.normal(size=(len(WORDS), d)).round(5)
+            zf.writestr(f"glove.6B.{d}d.txt", "".join(w + " " + " ".join(f"{x:.5f}" for x in r) + "\n"
+                                                      for w, r in zip(WORDS, rows)))
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def hub_cache(tmp_path, tmp_cache, monkeypatch):
+    """An empty Hugging Face hub cache, offline, with GLOVE_PATH unset."""
+    cache = tmp_path / "hf" / "hub"
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("GLOVE_PATH", raising=False)
+    return cache
+
+
+def test_hub_glove_comes_from_the_hugging_face_cache(hub_cache, tmp_cache):
+    write_repo(hub_cache, vectors.GLOVE_HUB_REPO, "model", {vectors.GLOVE_HUB_FILE: tiny_glove_zip()})
+    wv = get_word_vectors("hub")
+    assert wv.words == WORDS and wv.dim == 100  # the 100-d member, as the chapters use
+    extracted = vectors.hub_glove_file()
+    assert extracted.name == vectors.GLOVE_MEMBER and tmp_cache in extracted.parents  # once, in the course cache
+    assert get_word_vectors("hub").words == WORDS
+
+
+def test_hub_glove_checks_the_published_sha256(hub_cache):
+    _, snapshot = write_repo(hub_cache, vectors.GLOVE_HUB_REPO, "model", {vectors.GLOVE_HUB_FILE: tiny_glove_zip()})
+    blob = (snapshot / vectors.GLOVE_HUB_FILE).resolve()
+    blob.write_bytes(tiny_glove_zip(dims=(100,)))  # different bytes under the blob named after the original sha256
+    with pytest.raises(ValueError, match="sha256"):
+        get_word_vectors("hub")
+
+
+def test_glove_path_overrides_the_hub(hub_cache, tmp_path, monkeypatch):
+    path = write_glove(tmp_path / "mine.txt", ["a", "b"], np.ones((2, 3), dtype=np.float32))
+    monkeypatch.setenv("GLOVE_PATH", str(path))
+    assert get_word_vectors("hub").words == ["a", "b"]  # no archive in the cache, and none needed
+
+
+def test_hub_glove_offline_and_not_cached_names_the_fixes(hub_cache):
+    with pytest.raises(FileNotFoundError) as err:
+        get_word_vectors("hub")
+    assert "hf download stanfordnlp/glove glove.6B.zip" in str(err.value) and "GLOVE_PATH" in str(err.value)
+
+
+class FakeHub:
+    """Stands in for the hub's HTTP answers: file metadata and a download that can be cut after ``cut`` bytes."""
+
+    def __init__(self, data: bytes, cut: int | None = None):
+        self.data, self.cut, self.calls = data, cut, []
+        self.sha = hashlib.sha256(data).hexdigest()
+
+    def metadata(self, url, **kwargs):
+        return hf_download.HfFileMetadata(commit_hash="c" * 40, etag=self.sha, location=url, size=len(self.data),
+                                              xet_file_data=None)
+
+    def http_get(self, url, temp_file, *, resume_size=0, expected_size=None, **kwargs):
+        self.calls.append(resume_size)
+        end = len(self.data) if self.cut is None else self.cut
+        temp_file.write(self.data[resume_size:end])
+        if end < len(self.data):
+            self.cut = None  # the next attempt gets the rest
+            raise ConnectionError("network dropped")
+
+
+def test_download_resumes_where_an_interrupted_one_stopped(tmp_path, monkeypatch):
+    data = bytes(range(256)) * 40
+    hub = FakeHub(data, cut=3000)
+    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
+    dest = tmp_path / "glove.6B.zip"
+    with pytest.raises(ConnectionError):
+        vectors.download_resumable("https://hub/x", dest, size=len(data), sha256=hub.sha)
+    assert not dest.exists() and (tmp_path / "glove.6B.zip.part").stat().st_size == 3000
+    vectors.download_resumable("https://hub/x", dest, size=len(data), sha256=hub.sha)
+    assert hub.calls == [0, 3000] and dest.read_bytes() == data and not (tmp_path / "glove.6B.zip.part").exists()
+
+
+def test_download_with_a_wrong_sha256_is_refused_and_discarded(tmp_path, monkeypatch):
+    hub = FakeHub(b"not the archive")
+    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
+    with pytest.raises(ValueError, match="sha256"):
+        vectors.download_resumable("https://hub/x", tmp_path / "g.zip", size=15, sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_glove_is_downloaded_once_when_online(hub_cache, tmp_cache, monkeypatch):
+    hub = FakeHub(tiny_glove_zip())
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.metadata)
+    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
+    assert get_word_vectors("hub").words == WORDS
+    assert get_word_vectors("hub").words == WORDS
+    assert hub.calls == [0]  # one download; the second call reads the course cache
+    assert (tmp_cache / "vectors" / "hub" / vectors.GLOVE_HUB_FILE).read_bytes() == hub.data
