@@ -327,7 +327,15 @@ def masked_label_rows(example: dict, tokenizer, max_rows: int | None = None) -> 
 
 def chat_prompt(tokenizer, prompt: str) -> str:
     """A guanaco ``prompt`` rewritten in the model's own chat template (the format an instruct model was tuned
-    with): the question becomes a ``user`` message, followed by the template's assistant header."""
+    with): the question becomes a ``user`` message, followed by the template's assistant header.
+
+    A base model without a chat template (``facebook/opt-350m``, the hub model) has no format of its
+    own: the prompt is returned unchanged with a ``UserWarning``, so both baselines are then the guanaco format.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        warnings.warn(f"{type(tokenizer).__name__} has no chat template: the guanaco prompt is used as it is",
+                      UserWarning, stacklevel=2)
+        return prompt
     question = prompt.removeprefix(HUMAN).removesuffix(ASSISTANT).strip()
     return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
                                          add_generation_prompt=True)

@@ -420,3 +420,21 @@ def label_efficiency_point(efficiency: dict | None, method: str, train_examples:
     values = [p["accuracy"] for p in pts]
     return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
             "seeds": sorted(p["seed"] for p in pts), "trainable_params": pts[0].get("trainable_params")}
+
+
+def comparable_point(efficiency: dict | None, method: str, train_examples: int, source: str
+                     ) -> tuple[dict | None, str]:
+    """``(point, why)``: :func:`label_efficiency_point` where the committed measurement compares with this run.
+
+    The committed file was measured offline at a few label budgets; a hub run (other data) or a budget it does not
+    hold (the full profile's 20,000+ reviews) gets ``(None, reason)`` instead of a number that looks comparable.
+    """
+    if efficiency is None:
+        return None, "not measured yet (run `make claims`)"
+    if source != "offline":
+        return None, f"the committed measurement is offline data; this run's source is {source!r}"
+    budgets = sorted({p["train_examples"] for p in efficiency["points"] if p["method"] == method})
+    if train_examples not in budgets:
+        return None, f"measured only at {budgets} labels, this run has {train_examples:,}"
+    return label_efficiency_point(efficiency, method, train_examples), ""
+

@@ -255,7 +255,22 @@ def test_chat_prompt_uses_the_template():
             assert not tokenize and add_generation_prompt
             return f"<user>{messages[0]['content']}</user><assistant>"
 
+    Tok.chat_template = "{{ messages }}"
     assert sft.chat_prompt(Tok(), "### Human: What is x?### Assistant:") == "<user>What is x?</user><assistant>"
+
+
+def test_chat_prompt_without_a_template_keeps_the_guanaco_prompt():
+    """opt-350m (the hub model) has no chat template: apply_chat_template would raise in transformers 5."""
+    from transformers import GPT2TokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    raw = Tokenizer(models.BPE(vocab={"a": 0, "b": 1}, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tok = GPT2TokenizerFast(tokenizer_object=raw)
+    assert tok.chat_template is None
+    prompt = "### Human: What is x?### Assistant:"
+    with pytest.warns(UserWarning, match="no chat template"):
+        assert sft.chat_prompt(tok, prompt) == prompt
 
 
 def _verdict(check, fn):

@@ -172,6 +172,13 @@ def test_ladder_and_label_efficiency_read_the_claims_files():
     assert summary.plot_ladder(rows) is not None and summary.plot_label_efficiency(efficiency) is not None
     with pytest.raises(KeyError, match="no 'scratch' at 500 labels"):
         summary.label_efficiency_point(efficiency, "scratch", 500)
+    point, why = summary.comparable_point(efficiency, "pretrained_finetune", 500, "offline")
+    assert point["mean"] == pytest.approx(0.82) and why == ""
+    for n, source, reason in [(500, "hub", "offline data"), (21758, "offline", "measured only at [500]"),
+                              (500, "offline", "not measured yet")]:
+        point, why = summary.comparable_point(None if reason.startswith("not") else efficiency,
+                                              "pretrained_finetune", n, source)
+        assert point is None and reason in why
 
 
 def test_claims_files_come_from_the_results_folder_else_the_committed_ones(results_dir, tmp_path, monkeypatch):
