@@ -33,11 +33,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from course_lib.models import TransformerClassifier, TransformerConfig
-from course_lib.text import TextPipeline
-from course_lib.training import PadCollator, LengthGroupedBatchSampler
-from course_lib.transfer import build_embeddings
-from course_lib.vectors import get_word_vectors
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.data.text import TextPipeline
+from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
+from course_lib.chapters.ch01_transfer import build_embeddings
+from course_lib.data.vectors import get_word_vectors
 
 
 class SourcePositionalEncoding(nn.Module):
@@ -77,7 +77,7 @@ class SourceNet(nn.Module):
 
 def real_reviews(name: str, n: int, seed: int = 123) -> list[dict]:
     """``n`` real reviews (``imdb`` or ``rotten_tomatoes``) from the offline training split, a seeded sample."""
-    from course_lib.data import load_raw
+    from course_lib.data.loaders import load_raw
 
     train = load_raw(name, "offline")["train"].shuffle(seed=seed).select(range(n))
     return [{"text": t, "label": y} for t, y in zip(train["text"], train["label"])]

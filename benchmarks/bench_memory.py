@@ -120,11 +120,11 @@ def ch1_child(which: str, steps: int) -> None:
 
     sys.path.insert(0, str(HERE))
     import bench_ch1_training as b
-    from course_lib.models import TransformerClassifier, TransformerConfig
-    from course_lib.text import TextPipeline
-    from course_lib.training import LengthGroupedBatchSampler, PadCollator
-    from course_lib.transfer import build_embeddings
-    from course_lib.vectors import get_word_vectors
+    from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+    from course_lib.data.text import TextPipeline
+    from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
+    from course_lib.chapters.ch01_transfer import build_embeddings
+    from course_lib.data.vectors import get_word_vectors
 
     vocab, emb = build_embeddings(get_word_vectors("offline"))
     rows = b.real_reviews("imdb", 32 * steps)

@@ -13,29 +13,39 @@ returned :class:`Run`, so chapters contain no scattered ``if FAST:`` branches.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
+from course_lib.env import REPO_ROOT, default_device, hub_status, seed_everything, set_offline_env
+from course_lib.results import write_results
 
 PROFILES = ("fast", "full")
 SOURCES = ("auto", "hub", "offline")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 T = TypeVar("T")
+
+
+#: how many examples an evaluation pass scores at once (no gradients are kept, so it can be larger than training's)
+EVAL_BATCH_SIZE = 256
 
 
 def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value.strip().lower() not in valid:
         raise ValueError(f"Unknown {kind} {value!r}; choose one of: {', '.join(valid)}")
     return value.strip().lower()
+
+
+def check_source(source: str) -> str:
+    """``source`` if it is a resolved source (``hub`` or ``offline``), else ``ValueError`` naming both.
+
+    Every loader takes a resolved source (``Run.source``); ``auto`` is resolved once, by :func:`start_chapter`.
+    """
+    if source not in ("hub", "offline"):
+        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    return source
 
 
 @dataclass(frozen=True)
@@ -56,29 +66,6 @@ class Profile:
         return full if self.is_full else fast
 
 
-def cache_dir(*parts: str) -> Path:
-    """The course's cache folder (``COURSE_LIB_CACHE`` or ``~/.cache/course_lib``), created on demand.
-
-    Offline data, exported word vectors and converted checkpoints are written here once and reused.
-    """
-    root = Path(os.environ.get("COURSE_LIB_CACHE", Path.home() / ".cache" / "course_lib")).expanduser()
-    path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def set_offline_env() -> None:
-    """Tell every Hugging Face library not to touch the network, so nothing waits on hub retries."""
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ[var] = "1"
-    try:  # huggingface_hub reads the variable at import time; update it if it was imported already
-        import huggingface_hub.constants as hub_constants
-
-        hub_constants.HF_HUB_OFFLINE = True
-    except Exception:  # pragma: no cover - huggingface_hub is a dependency, but stay robust
-        pass
-
-
 def resolve_source(source: str, *, timeout: float = 3.0) -> tuple[str, str]:
     """Resolve ``SOURCE`` to ``"hub"`` or ``"offline"`` and say why, in one line, within ``timeout`` seconds.
 
@@ -87,8 +74,6 @@ def resolve_source(source: str, *, timeout: float = 3.0) -> tuple[str, str]:
     ``HF_HUB_OFFLINE=1`` the hub libraries read their local cache only, so no check is made (that is how the hub path
     is rehearsed against a prepared cache). ``auto`` picks the hub when it answers and ``HF_HUB_OFFLINE`` is unset.
     """
-    from course_lib.hub import hub_status
-
     source = _choose("SOURCE", source, SOURCES)
     hub_offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     if source == "offline":
@@ -110,25 +95,6 @@ def resolve_source(source: str, *, timeout: float = 3.0) -> tuple[str, str]:
         return "hub", f"SOURCE=auto -> hub ({why})"
     set_offline_env()
     return "offline", f"SOURCE=auto -> offline ({why})"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch so that a CPU run repeats exactly."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def default_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 @dataclass
@@ -172,8 +138,6 @@ class Run:
 
     def save(self) -> Path:
         """Write the results file and return its path."""
-        from course_lib.results import write_results
-
         return write_results(self)
 
 
@@ -198,16 +162,3 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
     return run
 
 
-def machine_summary() -> dict[str, Any]:
-    """A short description of the machine, stored next to the results."""
-    import torch
-
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "cpu_count": os.cpu_count()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False)

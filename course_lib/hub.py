@@ -1,4 +1,4 @@
-"""Hub reachability and the registry of checkpoints with their offline counterparts.
+"""The registry of hub checkpoints and their offline counterparts (reachability: :func:`course_lib.env.hub_status`).
 
 The chapters name the checkpoints of the source notebooks (``gpt2``, ``bert-base-uncased``, ...). With
 ``SOURCE=hub`` those names go straight to ``from_pretrained``. With ``SOURCE=offline`` each one maps to a local
@@ -18,50 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PROBE_MODEL = "openai-community/gpt2"  # any small public repo: its API answer proves we reached the real hub
-
-
-def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
-    """Can the Hugging Face Hub be used right now? ``(reachable, why)``, decided within ``timeout`` seconds in total.
-
-    One HTTP request through huggingface_hub's own session (so ``HTTPS_PROXY`` and ``HF_ENDPOINT`` are honoured) for
-    a small public API answer; a captive portal or proxy page that answers with something else does not count. The
-    request runs in a worker thread, so a slow DNS lookup or a stalled connection cannot hold the caller longer
-    than ``timeout``.
-    """
-    import concurrent.futures
-
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    url = f"{constants.ENDPOINT}/api/models/{PROBE_MODEL}"
-
-    def probe() -> tuple[bool, str]:
-        response = get_session().get(url, timeout=timeout)
-        if response.status_code != 200:
-            return False, f"{constants.ENDPOINT} answered HTTP {response.status_code}"
-        try:
-            ok = response.json().get("id") == PROBE_MODEL
-        except ValueError:
-            ok = False
-        return (True, f"{constants.ENDPOINT} answered") if ok else (
-            False, f"{constants.ENDPOINT} answered with something that is not the hub's API (a proxy or login page?)")
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(probe).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        return False, f"{constants.ENDPOINT} did not answer within {timeout:g} s"
-    except Exception as err:  # DNS failure, refused connection, TLS error, proxy error...
-        return False, f"{constants.ENDPOINT} is unreachable ({type(err).__name__})"
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when :func:`hub_status` says the hub answers."""
-    return hub_status(timeout)[0]
-
+from course_lib.config import check_source
+from course_lib.env import cache_dir
 
 @dataclass(frozen=True)
 class OfflineModel:
@@ -155,8 +113,6 @@ def smollm2_gguf_dir() -> Path:
 
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a plain (unquantized-flagged) safetensors checkpoint, converted once and cached."""
-    from course_lib.config import cache_dir
-
     out = cache_dir("models", "smollm2-135m-instruct")
     if (out / "model.safetensors").exists() and (out / "tokenizer.json").exists():
         return out
@@ -187,10 +143,8 @@ def checkpoint(hub_id: str, source: str) -> str:
 
     Stand-ins that a chapter builds (``mlm-reference``) are resolved by that chapter's module.
     """
-    if source == "hub":
+    if check_source(source) == "hub":
         return hub_id
-    if source != "offline":
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
     entry = offline_model(hub_id)
     if entry.key == "minilm":
         return str(minilm_dir())

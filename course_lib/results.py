@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from course_lib.env import machine_summary
+
 REQUIRED_KEYS = ("chapter", "profile", "source", "seed", "device", "wall_time_s", "runs")
 REQUIRED_RUN_KEYS = ("name", "task", "metric", "value", "trainable_params", "total_params")
 
 
 def write_results(run) -> Path:
     """Write ``run`` (a :class:`course_lib.config.Run`) to its results file and return the path."""
-    from course_lib.config import machine_summary
-
     run.results_dir.mkdir(parents=True, exist_ok=True)
     payload = {"chapter": run.chapter, "profile": run.profile.name, "source": run.source, "seed": run.seed,
                "device": run.device, "wall_time_s": round(time.perf_counter() - run.started, 1),

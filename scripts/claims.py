@@ -53,15 +53,16 @@ def _stats(values: list[float]) -> dict:
 def tune() -> Path:
     """Validation accuracy of every compared run at every learning rate of the shared grid (seed 0)."""
     import course_lib
-    from course_lib import lora, transfer
+    from course_lib.chapters import ch01_transfer as transfer
+    from course_lib.chapters import ch05_lora
 
     run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", 0, tempfile.mkdtemp(), quiet=True)
     cfg = transfer.config_for(run.profile)
     data = transfer.load_transfer_data(run, cfg)
-    lcfg = lora.config_for(run.profile)
+    lcfg = ch05_lora.config_for(run.profile)
     partial = OUT / "lr_sweep.partial.json"  # progress so far: an interrupted sweep resumes where it stopped
     sweep: dict[str, dict[str, float]] = json.loads(partial.read_text()) if partial.exists() else {}
-    for name in (*transfer.STRATEGIES, *lora.BAG_STRATEGIES):
+    for name in (*transfer.STRATEGIES, *ch05_lora.BAG_STRATEGIES):
         sweep.setdefault(name, {})
         for lr in transfer.LR_GRID:
             if repr(lr) in sweep[name]:
@@ -71,8 +72,8 @@ def tune() -> Path:
                 model = transfer.build_strategy(name, run, data, cfg)
                 history, _ = transfer.adapt_to_sentiment(run, data, cfg, name, model, lr=lr, record=False)
             else:
-                model = lora.build_bag_strategy(name, run, data, lcfg)
-                history, _ = lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
+                model = ch05_lora.build_bag_strategy(name, run, data, lcfg)
+                history, _ = ch05_lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
             sweep[name][repr(lr)] = history.best_val_accuracy
             partial.write_text(json.dumps(sweep, indent=2))
             print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f} "
@@ -117,7 +118,7 @@ def seeds() -> Path:
 
 def _sentiment_data(seed: int, n: int):
     import course_lib
-    from course_lib import transfer
+    from course_lib.chapters import ch01_transfer as transfer
 
     run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", seed, tempfile.mkdtemp(), quiet=True)
     base = transfer.config_for(run.profile)
@@ -135,13 +136,14 @@ def label_efficiency_pretrained() -> Path:
 
     The file is rewritten after every point, and a rerun skips the points it already holds.
     """
-    from course_lib import baselines
+    from course_lib.chapters import ch01_transfer
+    from course_lib.train import baselines
 
     cols = ["text", "label"]
     path = OUT / PRETRAINED_FILE
     done = json.loads(path.read_text()) if path.exists() else {}
     points, sweep = done.get("points", []), done.get("validation_accuracy_by_lr")
-    cfg = baselines.PretrainedFinetuneConfig()
+    cfg = ch01_transfer.PretrainedFinetuneConfig()
     grid = list(cfg.lr_grid)
     if sweep:
         cfg = replace(cfg, lr_grid=(float(max(sweep, key=sweep.get)),))
@@ -152,7 +154,7 @@ def label_efficiency_pretrained() -> Path:
                 continue
             _, _, data = _sentiment_data(seed, n)
             s = data.sentiment
-            res = baselines.finetune_pretrained(*(s[k].select_columns(cols) for k in ("train", "validation", "test")),
+            res = ch01_transfer.finetune_pretrained(*(s[k].select_columns(cols) for k in ("train", "validation", "test")),
                                                 source="offline", num_labels=2, cfg=cfg, seed=seed)
             if sweep is None:  # the first run (seed 0, the chapters' budget) tried the whole grid on validation
                 sweep = res.setting["validation_by_lr"]
@@ -168,8 +170,9 @@ def label_efficiency_pretrained() -> Path:
 
 def label_efficiency() -> Path:
     """Test accuracy against the number of labelled reviews, for four ways of (re)using knowledge."""
-    from course_lib import baselines, transfer
-    from course_lib.models import count_parameters
+    from course_lib.train import baselines
+    from course_lib.chapters import ch01_transfer as transfer
+    from course_lib.nn.params import count_parameters
 
     points: list[dict] = []
     for seed in SEEDS:

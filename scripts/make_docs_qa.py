@@ -23,7 +23,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from course_lib.sft import DOCS_QA_DIR, format_dialogue
+from course_lib.data.corpora import DOCS_QA_DIR, format_dialogue
 
 DOC_MODULES = (
     "base64", "bisect", "calendar", "collections", "colorsys", "copy", "csv", "difflib", "filecmp", "fnmatch",

@@ -218,11 +218,11 @@ HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
     HubDataset("Yelp/yelp_review_full", "yelp_review_full",
                {s: f"yelp_review_full/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("label", _label("1 star", "2 star", "3 stars", "4 stars", "5 stars")), ("text", STRING))),
-    # course_lib.mlm.HUB_CORPUS (chapter 3)
+    # course_lib.data.corpora.HUB_CORPUS (chapter 3)
     HubDataset("Salesforce/wikitext", "wikitext-2-raw-v1",
                {s: f"wikitext-2-raw-v1/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")},
                (("text", STRING),), extra_configs=("wikitext-103-raw-v1", "wikitext-103-v1", "wikitext-2-v1")),
-    # course_lib.sft.GUANACO (chapter 6): two JSON-lines files and a card without configs; "eval" becomes "test"
+    # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs; "eval" becomes "test"
     HubDataset("timdettmers/openassistant-guanaco", "default",
                {"train": "openassistant_best_replies_train.jsonl", "test": "openassistant_best_replies_eval.jsonl"},
                (("text", STRING),), card=False),
@@ -261,7 +261,7 @@ def _offline_rows(name: str) -> dict[str, list[dict]]:
     written to the Hugging Face cache being built)."""
     import pandas as pd
 
-    from course_lib.data import offline_files
+    from course_lib.data.loaders import offline_files
 
     return {split: pd.read_parquet(path).to_dict("records") for split, path in offline_files(name).items()}
 
@@ -284,7 +284,7 @@ AG_FROM_BBC = {"politics": 0, "sport": 1, "business": 2, "tech": 3}  # AG News: 
 
 
 def _ag_news_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
-    from course_lib.data import BBC_TOPICS
+    from course_lib.data.loaders import BBC_TOPICS
 
     raw = _offline_rows("ag_news")
     return {split: _balanced([{"text": r["text"], "label": AG_FROM_BBC[BBC_TOPICS[r["label"]]]} for r in raw[split]
@@ -304,7 +304,7 @@ def _yelp_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
 
 def _wikitext_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
     """BBC articles laid out as wikitext-2-raw lines: `` = Title = `` between blank lines, one paragraph per line."""
-    from course_lib.data import bbc_articles
+    from course_lib.data.loaders import bbc_articles
 
     articles = _take(bbc_articles(), sum(sizes.values()), seed=3)
     out, start = {}, 0
@@ -318,7 +318,7 @@ def _wikitext_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
 
 
 def _guanaco_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
-    from course_lib.sft import docs_qa_files
+    from course_lib.data.corpora import docs_qa_files
 
     files = docs_qa_files()
     return {split: [json.loads(line) for line in files[split].read_text(encoding="utf-8").splitlines()][: sizes[split]]
@@ -776,8 +776,8 @@ def glove_zip(texts: list[str]) -> bytes:
     from safetensors.numpy import load_file
 
     from course_lib.hub import minilm_dir
-    from course_lib.text import basic_english
-    from course_lib.vectors import minilm_whole_words
+    from course_lib.data.text import basic_english
+    from course_lib.data.vectors import minilm_whole_words
 
     vocab = (minilm_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n")
     weights = load_file(str(minilm_dir() / "model.safetensors"))
@@ -869,8 +869,10 @@ def verify() -> list[str]:
     from huggingface_hub import hf_hub_download
     from transformers import AutoConfig, AutoTokenizer, pipeline
 
-    from course_lib import data, images, mlm, sft
-    from course_lib.vectors import get_word_vectors
+    from course_lib.data import loaders as data
+    from course_lib.data import images
+    from course_lib.data import corpora
+    from course_lib.data.vectors import get_word_vectors
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1", "verify reads the cache only: set HF_HUB_OFFLINE=1"
     import datasets
@@ -888,7 +890,7 @@ def verify() -> list[str]:
     # the ids the library loads are the ids rehearsed, with the label names the library expects
     for name, info in data.DATASETS.items():
         assert HUB_DATASETS[info.hub_id].class_names() == list(info.hub_labels), f"{name}: label names differ"
-    assert {mlm.HUB_CORPUS[0], sft.GUANACO, *images.HUB_IDS.values()} <= set(HUB_DATASETS)
+    assert {corpora.HUB_CORPUS[0], corpora.GUANACO, *images.HUB_IDS.values()} <= set(HUB_DATASETS)
     for repo_id, spec in HUB_MODELS.items():
         config = AutoConfig.from_pretrained(repo_id)
         tokenizer = AutoTokenizer.from_pretrained(repo_id)

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.adapters import FeatureAdapter, LinearWithAdapter, add_adapters, load_adapters, save_adapters
-from course_lib.models import TransformerClassifier, TransformerConfig, count_parameters
+from course_lib.nn.adapters import add_adapters, FeatureAdapter, LinearWithAdapter, load_adapters, save_adapters
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.nn.params import count_parameters
 
 
 def tiny_encoder(dropout=0.0):

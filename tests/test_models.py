@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from course_lib.models import (LeNet5, PositionalEncoding, TextClassifier, TransformerClassifier, TransformerConfig,
-                               count_parameters, freeze)
-from course_lib.training import save_trainable, load_weights
+from course_lib.nn.classic import LeNet5, TextClassifier
+from course_lib.nn.encoder import PositionalEncoding, TransformerClassifier, TransformerConfig
+from course_lib.nn.params import count_parameters, freeze
+from course_lib.train.classifier import load_weights, save_weights
 
 V, D = 50, 8
 
@@ -52,7 +53,7 @@ def test_freeze_strategies_count_parameters():
 
 
 def test_loading_4_class_checkpoint_into_2_class_model_explains_the_head(tmp_path):
-    path = save_trainable(tiny(num_labels=4), tmp_path / "news.safetensors")
+    path = save_weights(tiny(num_labels=4), tmp_path / "news.safetensors")
     with pytest.raises(ValueError, match="head has 4 outputs but the model's has 2.*replace_head"):
         load_weights(tiny(num_labels=2), path)
     model = load_weights(tiny(num_labels=4), path)
@@ -94,10 +95,11 @@ def test_load_weights_strict_rejects_unknown_tensors_and_accepts_partial_checkpo
         load_weights(target, extra)  # strict by default
     loaded = load_weights(target, extra, strict=False)  # the unknown tensor is ignored, the rest loads
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
-    # a checkpoint of some tensors only (e.g. save_trainable(..., only_trainable=True)) loads even when strict,
+    # a checkpoint of some tensors only (e.g. save_weights(..., names=<the trainable ones>)) loads even when strict,
     # and leaves the other weights as they were
     freeze(source, except_=("classifier",))
-    head_only = save_trainable(source, tmp_path / "head.safetensors", only_trainable=True)
+    trainable = [n for n, p in source.named_parameters() if p.requires_grad]
+    head_only = save_weights(source, tmp_path / "head.safetensors", names=trainable)
     fresh = tiny()
     old_encoder = fresh.transformer_encoder.layers[0].linear1.weight.clone()
     load_weights(fresh, head_only)

@@ -98,8 +98,8 @@ def test_accelerators_of_different_precisions_follow_each_other(monkeypatch):
 
 
 def test_train_classifier_asks_the_helper(tmp_path, monkeypatch):
-    from course_lib.models import TextClassifier
-    from course_lib.training import train_classifier
+    from course_lib.nn.classic import TextClassifier
+    from course_lib.train.classifier import train_classifier
 
     no_gpu(monkeypatch)
     torch.manual_seed(0)
@@ -124,7 +124,8 @@ class Captured(Exception):
 def test_hf_trainers_get_the_helpers_flags(tmp_path, monkeypatch, gpu, flags):
     from transformers import TrainingArguments
 
-    from course_lib import mlm, sft
+    from course_lib.chapters import ch03_mlm as mlm
+    from course_lib.chapters import ch06_sft as sft
     from course_lib.config import Profile
 
     if gpu:
@@ -141,7 +142,7 @@ def test_hf_trainers_get_the_helpers_flags(tmp_path, monkeypatch, gpu, flags):
     for name, build in [
         ("mlm", lambda: mlm.make_trainer(None, None, list(range(32)), None, mlm.config_for(Profile("fast")),
                                          tmp_path)),
-        ("sft", lambda: sft.sft_config(sft.sft_settings_for(Profile("full")), tmp_path)),
+        ("sft", lambda: sft.sft_config(sft.config_for(Profile("full")), tmp_path)),
     ]:
         seen.clear()
         with pytest.raises(Captured):

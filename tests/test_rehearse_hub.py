@@ -16,21 +16,28 @@ import rehearse_hub as rh  # noqa: E402
 
 
 def test_every_hub_id_the_library_loads_is_rehearsed():
-    from course_lib import data, finetune, images, inference, mlm, sft
+    from course_lib.data import loaders as data
+    from course_lib.chapters import ch06_finetune as finetune
+    from course_lib.data import images
+    from course_lib.chapters import ch02_inference as inference
+    from course_lib.chapters import ch03_mlm as mlm
+    from course_lib.chapters import ch06_sft as sft
     from course_lib.config import Profile
+    from course_lib.data import corpora
 
-    assert {info.hub_id for info in data.DATASETS.values()} | {mlm.HUB_CORPUS[0], sft.GUANACO} \
+    assert {info.hub_id for info in data.DATASETS.values()} | {corpora.HUB_CORPUS[0], corpora.GUANACO} \
         | set(images.HUB_IDS.values()) == set(rh.HUB_DATASETS)
-    assert rh.HUB_DATASETS[mlm.HUB_CORPUS[0]].config == mlm.HUB_CORPUS[1]
+    assert rh.HUB_DATASETS[corpora.HUB_CORPUS[0]].config == corpora.HUB_CORPUS[1]
     models = set(inference.HUB_MODELS.values()) | {mlm.REFERENCE_HUB_ID}
     for profile in (Profile("fast"), Profile("full")):
-        models |= {finetune.config_for(profile).hub_id, sft.sft_settings_for(profile).hub_id}
+        models |= {finetune.config_for(profile).hub_id, sft.config_for(profile).hub_id}
     assert models <= set(rh.HUB_MODELS) and set(rh.HUB_MODELS) == set(rh.MODEL_BUILDERS)
     assert set(rh.HUB_DATASETS) == set(rh.ROW_MAKERS) == set(rh.ROWS)
 
 
 def test_declared_label_names_are_the_ones_the_library_expects():
-    from course_lib import data, images
+    from course_lib.data import loaders as data
+    from course_lib.data import images
 
     for name, info in data.DATASETS.items():
         assert rh.HUB_DATASETS[info.hub_id].class_names() == list(info.hub_labels), name
@@ -148,7 +155,7 @@ def test_tiny_gpt2_and_opt_have_the_hub_tokenizer_types_and_no_chat_template(tmp
 
 
 def test_glove_archive_has_the_real_members_and_the_chapter_words(tmp_path, tmp_cache):
-    from course_lib.vectors import GLOVE_MEMBER, load_glove
+    from course_lib.data.vectors import GLOVE_MEMBER, load_glove
 
     data = rh.glove_zip(["An excellent film about football and a bank, not boring at all."] * 3)
     path = tmp_path / "glove.6B.zip"

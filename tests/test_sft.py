@@ -5,9 +5,10 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict
 
-from course_lib import sft
+from course_lib.chapters import ch06_sft as sft
+from course_lib.data import corpora
 from course_lib.config import Profile
-from course_lib.data import Sizes
+from course_lib.data.loaders import Sizes
 from course_lib.exercises import ch06
 
 
@@ -23,12 +24,12 @@ def one_thread():
 
 
 def test_split_dialogue_single_and_multi_turn():
-    assert sft.split_dialogue("### Human: Hi?### Assistant: Hello.") == {
+    assert corpora.split_dialogue("### Human: Hi?### Assistant: Hello.") == {
         "prompt": "### Human: Hi?### Assistant:", "completion": " Hello."}
     multi = "### Human: A?### Assistant: First answer.### Human: B?### Assistant: Second."
-    assert sft.split_dialogue(multi) == {"prompt": "### Human: A?### Assistant:", "completion": " First answer."}
-    text = sft.format_dialogue("What does json.dumps do?", "Serialize obj.")
-    out = sft.split_dialogue(text)
+    assert corpora.split_dialogue(multi) == {"prompt": "### Human: A?### Assistant:", "completion": " First answer."}
+    text = corpora.format_dialogue("What does json.dumps do?", "Serialize obj.")
+    out = corpora.split_dialogue(text)
     assert out["prompt"] + out["completion"] == text
 
 
@@ -39,20 +40,20 @@ def test_split_dialogue_single_and_multi_turn():
 ])
 def test_split_dialogue_errors_name_the_format(bad, match):
     with pytest.raises(ValueError, match=match) as err:
-        sft.split_dialogue(bad)
+        corpora.split_dialogue(bad)
     assert "### Human: <question>### Assistant: <answer>" in str(err.value)
     with pytest.raises(TypeError):
-        sft.split_dialogue(None)
+        corpora.split_dialogue(None)
 
 
 def test_to_prompt_completion_and_empty_dataset():
-    ds = Dataset.from_dict({"text": [sft.format_dialogue("Q1?", "A1."), sft.format_dialogue("Q2?", "A2.")]})
-    pc = sft.to_prompt_completion(DatasetDict({"train": ds}))
+    ds = Dataset.from_dict({"text": [corpora.format_dialogue("Q1?", "A1."), corpora.format_dialogue("Q2?", "A2.")]})
+    pc = corpora.to_prompt_completion(DatasetDict({"train": ds}))
     assert pc["train"].column_names == ["prompt", "completion"] and pc["train"][1]["completion"] == " A2."
     with pytest.raises(ValueError, match="empty"):
-        sft.to_prompt_completion(ds.select([]))
+        corpora.to_prompt_completion(ds.select([]))
     with pytest.raises(ValueError, match="'text' column"):
-        sft.to_prompt_completion(Dataset.from_dict({"dialogue": ["x"]}))
+        corpora.to_prompt_completion(Dataset.from_dict({"dialogue": ["x"]}))
 
 
 # --- the offline question-answer set ----------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def test_docs_qa_files_are_frozen_clean_and_hash_checked(tmp_path, monkeypatch):
     import hashlib
     import json
 
-    files = sft.docs_qa_files()
+    files = corpora.docs_qa_files()
     digests = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in files.items()}
     assert digests == {  # pinned: the offline dialogues are the same on every machine
         "train": "8b3fbc1ee520a1c41c049425cf7d651033ca6eac37c27f7e2562b14bd56e495b",
@@ -71,11 +72,11 @@ def test_docs_qa_files_are_frozen_clean_and_hash_checked(tmp_path, monkeypatch):
     rows = {split: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
             for split, path in files.items()}
     assert [len(rows["train"]), len(rows["test"])] == [393, 69]
-    pairs = [sft.split_dialogue(r["text"]) for split in rows for r in rows[split]]
+    pairs = [corpora.split_dialogue(r["text"]) for split in rows for r in rows[split]]
     qa = {p["prompt"]: p["completion"].strip() for p in pairs}
     assert qa["### Human: What does json.dumps do?### Assistant:"].startswith("Serialize obj to a JSON formatted")
     for p in pairs:
-        assert p["prompt"].endswith("?" + sft.ASSISTANT)
+        assert p["prompt"].endswith("?" + corpora.ASSISTANT)
         answer = p["completion"].strip()
         assert answer[0].isupper() and answer.endswith(".") and 25 <= len(answer) <= 220 and "``" not in answer
     assert len(qa) == len(pairs) == len({p["completion"] for p in pairs})  # no question or answer twice
@@ -83,12 +84,12 @@ def test_docs_qa_files_are_frozen_clean_and_hash_checked(tmp_path, monkeypatch):
     for split, path in files.items():
         (tmp_path / path.name).write_bytes(path.read_bytes())
     (tmp_path / "test.jsonl").write_text("{}\n", encoding="utf-8")
-    monkeypatch.setattr(sft, "DOCS_QA_DIR", tmp_path)
+    monkeypatch.setattr(corpora, "DOCS_QA_DIR", tmp_path)
     with pytest.raises(ValueError, match="sha256.*changed"):
-        sft.docs_qa_files()
+        corpora.docs_qa_files()
     (tmp_path / "test.jsonl").unlink()
     with pytest.raises(FileNotFoundError, match="missing"):
-        sft.docs_qa_files()
+        corpora.docs_qa_files()
 
 
 def test_loader_does_not_scrape_the_standard_library():
@@ -99,18 +100,18 @@ def test_loader_does_not_scrape_the_standard_library():
 
 
 def test_load_dialogues_offline_reads_the_guanaco_format(tmp_cache):
-    ds = sft.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
+    ds = corpora.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
     assert [len(ds[s]) for s in ("train", "validation", "test")] == [50, 5, 10]
-    assert ds["train"].column_names == ["text"] and ds["train"][0]["text"].startswith(sft.HUMAN)
-    again = sft.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
+    assert ds["train"].column_names == ["text"] and ds["train"][0]["text"].startswith(corpora.HUMAN)
+    again = corpora.load_dialogues("offline", Sizes(train=50, validation=5, test=10), seed=0)
     assert list(again["test"]["text"]) == list(ds["test"]["text"])
-    assert not set(ds["test"]["text"]) & set(sft.load_dialogues("offline", seed=0)["train"]["text"])
+    assert not set(ds["test"]["text"]) & set(corpora.load_dialogues("offline", seed=0)["train"]["text"])
     with pytest.raises(ValueError, match="Unknown source"):
-        sft.load_dialogues("local")
+        corpora.load_dialogues("local")
 
 
 def test_settings_profiles():
-    fast, full = sft.sft_settings_for(Profile("fast")), sft.sft_settings_for(Profile("full"))
+    fast, full = sft.config_for(Profile("fast")), sft.config_for(Profile("full"))
     assert fast.use_lora and fast.max_length <= 128 and 0 < fast.max_steps <= 40
     assert not full.use_lora and full.max_length >= 512 and full.mixed_precision == "bf16"
 
@@ -131,7 +132,7 @@ def tiny_tokenizer(texts):
 
 def tiny_data(n=24):
     qa = [(f"What does f{i} do?", f"Return {i} plus one.") for i in range(n)]
-    return Dataset.from_list([sft.split_dialogue(sft.format_dialogue(q, a)) for q, a in qa])
+    return Dataset.from_list([corpora.split_dialogue(corpora.format_dialogue(q, a)) for q, a in qa])
 
 
 def test_fit_to_max_length_drops_cuts_and_refuses():
@@ -189,7 +190,7 @@ def test_sft_config_uses_the_current_checkpointing_name_without_a_warning(tmp_pa
     import warnings
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    fast, full = sft.sft_settings_for(Profile("fast")), sft.sft_settings_for(Profile("full"))
+    fast, full = sft.config_for(Profile("fast")), sft.config_for(Profile("full"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # transformers 5 warns for `gradient_checkpointing`
         args_fast, args_full = sft.sft_config(fast, tmp_path), sft.sft_config(full, tmp_path)
@@ -216,7 +217,7 @@ def test_load_causal_lm_keeps_float32_weights_for_a_bf16_run(tmp_path, monkeypat
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
     monkeypatch.setattr(precision, "training_device", lambda: torch.device("cpu"))
-    full = sft.sft_settings_for(Profile("full"))
+    full = sft.config_for(Profile("full"))
     assert precision.choose_precision(full.mixed_precision).mixed_precision == "bf16"
     model, _ = sft.load_causal_lm(SimpleNamespace(source="offline"), full)
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # master weights for AdamW
@@ -287,7 +288,7 @@ def _stub(*args):
 def test_ch06_checkers_pass_on_solutions_and_fail_on_stubs():
     from collections import Counter
 
-    from course_lib.finetune import majority_baseline
+    from course_lib.train.baselines import majority_baseline
 
     solutions = {
         ch06.check_linear_decay: lambda step, total: max(0.0, 1 - step / total),

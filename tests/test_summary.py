@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from course_lib import summary  # noqa: E402
+from course_lib.chapters import ch07_summary as summary  # noqa: E402
 
 RUNS = {
     "01_transfer_learning": [("news_pretrain", "news", 0.9, 30_000, 60_000), ("scratch", "sentiment", 0.80, 30_000, 60_000),

@@ -1,6 +1,6 @@
 import pytest
 
-from course_lib.text import TextPipeline, Vocab, basic_english, vocab_from_words
+from course_lib.data.text import basic_english, TextPipeline, Vocab, vocab_from_words
 
 
 def test_basic_english_matches_torchtext_rules():
@@ -39,7 +39,7 @@ def padding(batches, lengths):
 def test_length_grouped_batches_hold_texts_of_similar_length():
     import random
 
-    from course_lib.training import LengthGroupedBatchSampler
+    from course_lib.train.batching import LengthGroupedBatchSampler
 
     rng = random.Random(0)
     lengths = [rng.randint(1, 500) for _ in range(2000)]

@@ -4,10 +4,10 @@ import pytest
 import torch
 from datasets import Dataset
 
-from course_lib.models import TransformerClassifier, TransformerConfig
-from course_lib.text import TextPipeline, vocab_from_words
-from course_lib.training import (LengthGroupedBatchSampler, PadCollator, evaluate, make_loader, predict,
-                                 tokenize_dataset, train_classifier)
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.data.text import TextPipeline, vocab_from_words
+from course_lib.train.batching import LengthGroupedBatchSampler, make_loader, PadCollator, tokenize_dataset
+from course_lib.train.classifier import evaluate, predict, train_classifier
 
 WORDS = ["good", "great", "bad", "awful", "the", "film", "was", "very"]
 
@@ -83,7 +83,7 @@ def test_training_needs_trainable_parameters(tmp_path):
 def toy_run(tmp_path, monkeypatch, accuracies, *, epochs, patience=3, **kwargs):
     """Train the toy classifier while validation reports the scripted ``accuracies``; also returns each epoch's
     weights as they were when validation measured them."""
-    import course_lib.training as training
+    import course_lib.train.classifier as training
 
     vocab, pipe, emb = setup()
     train = tokenize_dataset(toy_dataset(32), pipe)
@@ -153,17 +153,17 @@ def two_process_worker(out_dir: str):
 
     from safetensors.torch import save_file
 
-    import course_lib.training as training
+    import course_lib.train.classifier as training
 
     torch.set_num_threads(1)
     rank, out = torch.distributed.get_rank(), Path(out_dir)
-    saves, save = [], training.save_trainable
+    saves, save = [], training.save_weights
 
     def counting_save(model, path, **kwargs):
         saves.append(str(path))
         return save(model, path, **kwargs)
 
-    training.save_trainable = counting_save  # this process's own copy of the module
+    training.save_weights = counting_save  # this process's own copy of the module
     vocab, pipe, emb = setup()
     train = tokenize_dataset(toy_dataset(64), pipe)
     valid = tokenize_dataset(toy_dataset(45, seed=1), pipe)  # 6 batches of 8, the last one short

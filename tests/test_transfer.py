@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 import course_lib
-from course_lib import data, transfer
+from course_lib.data import loaders as data
+from course_lib.chapters import ch01_transfer as transfer
 
 
 def test_news_checkpoint_name_changes_with_settings_and_data(tmp_cache, tmp_path, monkeypatch):
@@ -26,8 +27,9 @@ def test_learning_rates_are_the_validation_argmax_of_the_committed_sweep():
     """Every compared run's learning rate is the one `scripts/claims.py tune` picked on validation."""
     import json
 
-    from course_lib import lora
-    from course_lib.config import REPO_ROOT, Profile
+    from course_lib.chapters import ch05_lora
+    from course_lib.config import Profile
+    from course_lib.env import REPO_ROOT
 
     sweep = json.loads((REPO_ROOT / "book" / "_results" / "lr_sweep.json").read_text())
     assert sweep["grid"] == list(transfer.LR_GRID)
@@ -36,16 +38,16 @@ def test_learning_rates_are_the_validation_argmax_of_the_committed_sweep():
     fast = transfer.config_for(Profile("fast"))
     for name in transfer.STRATEGIES:
         assert fast.lr(name) == sweep["chosen"][name], f"{name}: config {fast.lr(name)} vs sweep {sweep['chosen'][name]}"
-    bag = lora.config_for(Profile("fast"))
-    for name in lora.BAG_STRATEGIES:
+    bag = ch05_lora.config_for(Profile("fast"))
+    for name in ch05_lora.BAG_STRATEGIES:
         assert bag.learning_rates[name] == sweep["chosen"][name], name
 
 
 def test_build_strategy_leaves_exactly_the_strategy_trainable(tmp_cache, tmp_path):
     import torch
 
-    from course_lib.data import Sizes
-    from course_lib.models import count_parameters
+    from course_lib.data.loaders import Sizes
+    from course_lib.nn.params import count_parameters
 
     run = course_lib.start_chapter("01_transfer_learning", "fast", "offline", 0, tmp_path, quiet=True)
     cfg = replace(transfer.config_for(run.profile), news_sizes=Sizes(64, 16, 16), sentiment_sizes=Sizes(32, 16, 16),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course_lib.vectors import load_glove, minilm_whole_words, write_glove
+from course_lib.data.vectors import load_glove, minilm_whole_words, write_glove
 
 
 def test_roundtrip_and_max_words(tmp_path, tmp_cache):
@@ -54,8 +54,8 @@ import huggingface_hub  # noqa: E402
 import huggingface_hub.constants as hf_constants  # noqa: E402
 import huggingface_hub.file_download as hf_download  # noqa: E402
 
-from course_lib import vectors  # noqa: E402
-from course_lib.vectors import get_word_vectors  # noqa: E402
+from course_lib.data import vectors  # noqa: E402
+from course_lib.data.vectors import get_word_vectors  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from rehearse_hub import write_repo  # noqa: E402  (the rehearsal's hub-cache writer: the layout huggingface_hub reads)

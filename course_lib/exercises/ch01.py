@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from course_lib.grading import close, run_check
-from course_lib.models import PositionalEncoding, TransformerClassifier, TransformerConfig
+from course_lib.nn.encoder import PositionalEncoding, TransformerClassifier, TransformerConfig
 
 
 def check_sinusoidal_table(fn) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.adapters import LinearWithAdapter
+from course_lib.nn.adapters import LinearWithAdapter
 from course_lib.grading import close, run_check
-from course_lib.models import TransformerClassifier, TransformerConfig
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 
 
 def check_adapter_param_count(fn) -> bool:
@@ -82,8 +82,8 @@ def check_largest_bottleneck(fn) -> bool:
     trains too. The answer is checked by building the model with :func:`course_lib.adapters.add_adapters` and
     counting, for several budgets; 0 means not even bottleneck 1 fits.
     """
-    from course_lib.adapters import add_adapters
-    from course_lib.models import count_parameters
+    from course_lib.nn.adapters import add_adapters
+    from course_lib.nn.params import count_parameters
 
     def build(bottleneck):
         torch.manual_seed(0)

@@ -10,7 +10,8 @@ from course_lib.grading import run_check
 
 
 def check_linear_decay(lr_factor) -> bool:
-    """Exercise 6.1: ``lr_factor(step, total_steps)`` is the multiplier of a linear-decay ``LambdaLR``."""
+    """Exercise 6.1: ``lr_factor(step, total_steps)`` is the multiplier of a linear-decay ``LambdaLR``, the same as
+    ``transformers.get_linear_schedule_with_warmup`` without warmup."""
 
     def check():
         import torch
@@ -20,6 +21,14 @@ def check_linear_decay(lr_factor) -> bool:
             got = float(lr_factor(step, total))
             if abs(got - want) > 1e-9:
                 return False, f"lr_factor({step}, {total}) should be {want}, got {got}"
+        from transformers import get_linear_schedule_with_warmup
+
+        reference = get_linear_schedule_with_warmup(  # what the course's training loops use
+            torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), 0, 10).lr_lambdas[0]
+        for step in range(10):
+            if abs(float(lr_factor(step, 10)) - reference(step)) > 1e-9:
+                return False, (f"lr_factor({step}, 10) should equal transformers' linear schedule, "
+                               f"{reference(step)}, got {lr_factor(step, 10)}")
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, 4))
         lrs = []
@@ -38,7 +47,7 @@ def check_majority_accuracy(majority_accuracy) -> bool:
     """Exercise 6.2: the test accuracy of always predicting the most frequent *training* label."""
 
     def check():
-        from course_lib.finetune import majority_baseline
+        from course_lib.train.baselines import majority_baseline
 
         cases = [([0, 1, 1, 2], [1, 1, 0, 2]), ([4, 4, 3], [0, 1, 2, 3, 4]), ([2, 2, 2], [2, 2, 0])]
         for train, test in cases:
@@ -76,7 +85,7 @@ def check_token_f1(token_f1) -> bool:
     """Exercise 6.4: SQuAD-style token F1 between a generated answer and the reference."""
 
     def check():
-        from course_lib.sft import token_f1 as reference
+        from course_lib.chapters.ch06_sft import token_f1 as reference
 
         cases = [("Return the sum.", "Return the sum."), ("return a list", "Return a list of lines."),
                  ("nothing shared", "Serialize obj"), ("", "Serialize obj"), ("the the cat", "the cat sat")]
@@ -95,7 +104,7 @@ def check_paired_bootstrap(paired_bootstrap) -> bool:
     def check():
         import numpy as np
 
-        from course_lib.sft import paired_bootstrap as reference
+        from course_lib.chapters.ch06_sft import paired_bootstrap as reference
 
         rng = np.random.default_rng(0)
         difficulty = rng.uniform(0, 0.6, size=60)  # some questions are hard for both models

@@ -48,7 +48,11 @@ from transformers import BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from course_lib import hub
-from course_lib.config import Profile
+from course_lib.config import check_source, Profile
+from course_lib.data.loaders import Sizes, load_text_classification
+from course_lib.env import quiet_hf
+from course_lib.nn.params import count_parameters
+from course_lib.train.classifier import train_classifier
 
 TASKS = ("sentiment", "generation", "chat", "translation", "fill-mask", "language-id", "embeddings")
 HUB_MODELS = {
@@ -65,25 +69,6 @@ LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "
              "portuguese": "pt", "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja",
              "arabic": "ar", "polish": "pl", "turkish": "tr", "greek": "el", "hindi": "hi", "swahili": "sw",
              "thai": "th", "urdu": "ur", "vietnamese": "vi", "bulgarian": "bg"}
-
-
-@contextlib.contextmanager
-def quiet_hf():
-    """Silence transformers' info/warning chatter (it goes to stderr, which nbval compares)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # also covers import-time warnings (tqdm's IProgress notice)
-        import transformers
-
-        old, bars = transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled()
-        transformers.logging.set_verbosity_error()
-        if os.environ.get("COURSE_LIB_PROGRESS", "1") == "0":
-            transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
-        try:
-            yield
-        finally:
-            transformers.logging.set_verbosity(old)
-            if bars:
-                transformers.utils.logging.enable_progress_bar()
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -129,23 +114,27 @@ class ModelChoice:
     description: str
 
 
-def model_for(task: str, source: str, hub_id: str | None = None) -> ModelChoice:
+def model_for(task: str, source: str, hub_id: str | None = None, *, profile: Profile | str | None = None,
+              seed: int = 0) -> ModelChoice:
     """The checkpoint for ``task`` (default: the source notebook's) under ``source`` (``hub`` or ``offline``).
 
     Offline, hub ids resolve to local directories with real weights (:mod:`course_lib.hub`); ``fill-mask``
-    resolves to chapter 3's stand-in, built and cached on first use; ``sentiment`` gives the MiniLM encoder,
-    whose head :func:`train_sentiment_head` trains.
+    resolves to chapter 3's stand-in for ``profile`` and ``seed`` (required: a full run must not use a fast-sized
+    stand-in), built and cached on first use; ``sentiment`` gives the MiniLM encoder, whose head
+    :func:`train_sentiment_head` trains.
     """
     check_task(task)
     hub_id = hub_id or HUB_MODELS[task]
-    if source not in ("hub", "offline"):
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    check_source(source)
     if source == "offline" and Path(hub_id).exists():
         return ModelChoice(task, hub_id, hub_id, f"{task}: local checkpoint {hub_id}")
     if task == "fill-mask" and source == "offline":
-        from course_lib import mlm
+        from course_lib.chapters import ch03_mlm
 
-        path = mlm.reference_model_dir("offline")
+        if profile is None:
+            raise ValueError("the offline fill-mask model is chapter 3's stand-in, sized by the profile: pass "
+                             "profile=run.profile")
+        path = ch03_mlm.reference_model_dir("offline", seed, profile=profile)
         return ModelChoice(task, hub_id, path, f"{task}: {hub.describe(hub_id, source)}")
     return ModelChoice(task, hub_id, hub.checkpoint(hub_id, source), f"{task}: {hub.describe(hub_id, source)}")
 
@@ -240,7 +229,8 @@ class SentimentConfig:
     batch_size: int = 32
 
 
-def sentiment_config(profile: Profile) -> SentimentConfig:
+def config_for(profile: Profile) -> SentimentConfig:
+    """Chapter 2's settings: the in-chapter sentiment head (offline)."""
     return profile.pick(fast=SentimentConfig(n_train=320, n_validation=80, n_test=300, max_length=256, epochs=200,
                                              learning_rate=2e-2),
                         full=SentimentConfig(n_train=5000, n_validation=500, n_test=2000, max_length=256,
@@ -328,13 +318,22 @@ class HeadResult:
     train_loss: list[float]
 
 
+def _pooled_loader(feats, labels, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """Batches ``{"features": (B, d), "labels": (B,)}`` of precomputed sentence embeddings."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    def collate(rows):
+        return {"features": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+
+    return DataLoader(TensorDataset(feats, labels), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                      generator=torch.Generator().manual_seed(seed))
+
+
 def _pooled_features(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 32):
     """``model.pool`` of each text, computed once (the encoder is frozen): ``(N, d)``, in the order of ``texts``.
 
     Texts are batched by length, so that a batch pads to its own longest text, not to ``max_length``.
     """
-    import torch
-
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     feats = torch.empty(len(texts), model.config.hidden_size)
     with torch.inference_mode():
@@ -352,15 +351,18 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
     The model is :class:`BertMeanPoolForSequenceClassification`: the encoder's token vectors are averaged over
     the real tokens (padding left out) and normalised, exactly as :func:`embed` computes sentence embeddings,
     then a new linear ``classifier`` (2 outputs) reads them. The encoder is frozen (a linear probe), so the
-    pooled vectors are computed once and the classifier trains on them for ``cfg.epochs`` passes (AdamW, weight
-    decay); the epoch with the best validation accuracy is kept (the test split is never used to choose).
+    pooled vectors are computed once and the head (dropout + ``classifier``) trains on them with chapter 1's loop,
+    :func:`course_lib.train.classifier.train_classifier`, for ``cfg.epochs`` epochs; the epoch with the best
+    validation accuracy is kept (the test split is never used to choose).
     Reviews longer than ``cfg.max_length`` tokens keep their *end* (``truncation_side="left"``): a review's
     verdict is often in its last sentences. ``data``: a ``DatasetDict`` with ``train``/``validation``/``test``
     (``text``, ``label``).
     """
-    import torch
-    from torch import nn
+    import tempfile
+
     from transformers import AutoTokenizer
+
+    from course_lib.train.classifier import evaluate
 
     start = time.perf_counter()
     if not Path(encoder_dir).exists():
@@ -370,50 +372,28 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
         tokenizer = AutoTokenizer.from_pretrained(encoder_dir, truncation_side="left")
     model = mean_pool_classifier(encoder_dir)
     model.config.max_length = None
-    for p in model.parameters():
-        p.requires_grad_(False)
-    head = model.classifier
-    for p in head.parameters():
-        p.requires_grad_(True)
+    model.requires_grad_(False)
     texts = {s: list(data[s]["text"][: getattr(cfg, f"n_{s}")]) for s in ("train", "validation", "test")}
     labels = {s: torch.tensor(data[s]["label"][: getattr(cfg, f"n_{s}")]) for s in texts}
     feats = {s: _pooled_features(model, tokenizer, texts[s], cfg.max_length) for s in texts}  # (N, d)
-
-    def forward(x):  # (N, d) -> (N, 2): dropout + classifier, as in the model's forward
-        return head(model.dropout(x))
-
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(seed)
-    best, best_state, losses = -1.0, None, []
-    for _ in range(cfg.epochs):
-        head.train(), model.dropout.train()
-        order = torch.randperm(len(labels["train"]), generator=gen)
-        total = 0.0
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            loss = nn.functional.cross_entropy(forward(feats["train"][idx]), labels["train"][idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(order))
-        head.eval(), model.dropout.eval()
-        with torch.no_grad():
-            acc = (forward(feats["validation"]).argmax(-1) == labels["validation"]).float().mean().item()
-        if acc > best:
-            best, best_state = acc, {k: v.clone() for k, v in head.state_dict().items()}
-    head.load_state_dict(best_state)
+    head = nn.Sequential(model.dropout, model.classifier)  # the model's own layers: training them trains the model
+    head.requires_grad_(True)
+    loaders = {s: _pooled_loader(feats[s], labels[s], cfg.batch_size, shuffle=s == "train", seed=seed)
+               for s in feats}
+    with tempfile.TemporaryDirectory() as tmp:
+        history = train_classifier(head, loaders["train"], loaders["validation"], epochs=cfg.epochs,
+                                   lr=cfg.learning_rate, patience=cfg.epochs,
+                                   checkpoint=Path(tmp) / "head.safetensors",
+                                   desc="sentiment head", log=lambda line: None)
+    accs = {s: evaluate(head, loader)["accuracy"] for s, loader in loaders.items()}
+    model.requires_grad_(False)
     model.eval()
-    with torch.no_grad():
-        accs = {s: (forward(feats[s]).argmax(-1) == labels[s]).float().mean().item() for s in feats}
-    trainable = sum(p.numel() for p in head.parameters())
-    for p in model.parameters():
-        p.requires_grad_(False)
     return HeadResult(model=model, tokenizer=tokenizer, train_accuracy=accs["train"],
                       validation_accuracy=accs["validation"], test_accuracy=accs["test"],
                       n_train=len(texts["train"]), n_test=len(texts["test"]), max_length=cfg.max_length,
-                      trainable_params=trainable, total_params=sum(p.numel() for p in model.parameters()),
-                      seconds=time.perf_counter() - start, train_loss=losses)
+                      trainable_params=count_parameters(head)[0],
+                      total_params=count_parameters(model)[1],
+                      seconds=time.perf_counter() - start, train_loss=history.train_loss)
 
 
 def sentiment_model(source: str, profile: Profile, seed: int = 0):
@@ -422,9 +402,7 @@ def sentiment_model(source: str, profile: Profile, seed: int = 0):
     if source == "hub":
         model, tokenizer = load(choice.name_or_path, source, "classification")
         return model, tokenizer, choice.description, None
-    from course_lib.data import Sizes, load_text_classification
-
-    cfg = sentiment_config(profile)
+    cfg = config_for(profile)
     with quiet_hf():
         data = load_text_classification("imdb", "offline", Sizes(cfg.n_train, cfg.n_validation, cfg.n_test), seed)
     result = train_sentiment_head(choice.name_or_path, data, cfg, seed)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course_lib.config import REPO_ROOT
+from course_lib.env import REPO_ROOT
 from course_lib.results import read_results, validate
 
 CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04_adapters", "05_lora",

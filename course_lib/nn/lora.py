@@ -1,4 +1,6 @@
-"""Chapter 5: LoRA (low-rank adaptation) from scratch, with peft's names and guarantees.
+"""LoRA (low-rank adaptation) from scratch, with peft's names and guarantees (chapter 5).
+
+Written by hand on purpose: the layer is what chapter 5 teaches (peft does the same in chapter 6).
 
 A frozen linear layer computes ``W0 x + b``. LoRA (Hu et al., 2021) learns the *change* of the weight as a product
 of two thin matrices, ``delta_W = B A`` with ``A: (r, in)`` and ``B: (out, r)``, so the layer becomes::
@@ -35,15 +37,12 @@ import math
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from course_lib.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
-from course_lib.config import Profile
-from course_lib.data import Sizes
+from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
 
 
 def _check_rank_alpha(r, lora_alpha) -> None:
@@ -216,147 +215,3 @@ def load_lora(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         return LinearWithLoRA(layer, r=settings["r"], lora_alpha=settings["lora_alpha"])
 
     return load_wrapped(model, path, "lora", "save_lora", rebuild, LinearWithLoRA)
-
-
-# --- chapter 5's experiments -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LoRAExperimentConfig:
-    """Chapter 5 settings: the embedding-bag classifier (news -> sentiment) and the CNN (task A -> task B).
-
-    Text data sizes come from :func:`course_lib.transfer.config_for` (the same splits as chapters 1 and 4).
-    """
-
-    hidden: int = 128
-    r: int = 2  # the source notebook's rank
-    lora_alpha: float = 4.0
-    batch_size: int = 32
-    pretrain_epochs: int = 4
-    epochs: int = 30  # a bag-of-words model on 500 reviews: seconds per epoch, and it needs the steps
-    pretrain_lr: float = 3e-3  # news pretraining of the embedding-bag model
-    # one learning rate per compared run, each picked from transfer.LR_GRID on validation (scripts/claims.py --tune)
-    learning_rates: dict = field(default_factory=lambda: {"lora_baseline_scratch": 3e-3, "lora": 1e-2})
-    image_sizes: Sizes = Sizes()
-    image_batch_size: int = 32
-    image_pretrain_epochs: int = 8
-    image_epochs: int = 12
-    image_pretrain_lr: float = 3e-3  # pretraining the CNN
-    image_lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
-    image_r: int = 2
-    image_lora_alpha: float = 4.0
-    patience: int = 6
-
-
-def config_for(profile: Profile) -> LoRAExperimentConfig:
-    """``fast``: seconds per run on a CPU. ``full``: more epochs; with ``SOURCE=hub`` MNIST -> EMNIST letters."""
-    return profile.pick(
-        fast=LoRAExperimentConfig(),
-        full=LoRAExperimentConfig(pretrain_epochs=20, epochs=50, image_sizes=Sizes(train=None), image_epochs=20,
-                                  image_pretrain_epochs=10, image_batch_size=128, patience=6))
-
-
-def text_classifier_checkpoint(run, cfg: "LoRAExperimentConfig", data) -> Path:
-    """Cached news-pretrained :class:`~course_lib.models.TextClassifier`, per profile, source, seed and settings."""
-    from course_lib.config import cache_dir
-    from course_lib.transfer import settings_digest
-
-    digest = settings_digest(run, cfg, {split: len(rows) for split, rows in data.news.items()})
-    name = f"textclassifier-news-{run.profile.name}-{run.source}-seed{run.seed}-{digest}.safetensors"
-    return cache_dir("checkpoints", "news_pretrained") / name
-
-
-def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
-    """The embedding-bag ``TextClassifier`` pretrained on the 4-class news task (trained first if not cached).
-
-    Returns ``(model, history)``; ``history`` is ``None`` when the checkpoint came from the cache.
-    """
-    from course_lib.models import TextClassifier
-    from course_lib.training import load_weights, train_classifier
-
-    model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
-                           pad_index=data.vocab.pad_index)
-    path = text_classifier_checkpoint(run, cfg, data)
-    if path.exists():
-        return load_weights(model, path), None
-    torch.manual_seed(run.seed)
-    model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
-                           pad_index=data.vocab.pad_index)
-    history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
-                               patience=cfg.patience, checkpoint=path, head_name="fc2", desc="news pretraining")
-    return model, history
-
-
-BAG_STRATEGIES = ("lora_baseline_scratch", "lora")
-
-
-def build_bag_strategy(name: str, run, data, cfg: LoRAExperimentConfig):
-    """Chapter 5's text runs on the embedding-bag ``TextClassifier``.
-
-    ``lora_baseline_scratch``: a fresh classifier, ``fc1`` and ``fc2`` train. ``lora``: the news-pretrained model,
-    frozen, with a new 2-class ``fc2`` and rank-``cfg.r`` LoRA on ``fc1``; only A, B and ``fc2`` train.
-    """
-    import copy
-
-    from course_lib.models import TextClassifier
-
-    if name not in BAG_STRATEGIES:
-        raise ValueError(f"Unknown strategy {name!r}; choose one of: {', '.join(BAG_STRATEGIES)}")
-    num_labels = len(data.sentiment_labels)
-    torch.manual_seed(run.seed)
-    if name == "lora_baseline_scratch":
-        return TextClassifier(data.embeddings, num_labels=num_labels, hidden=cfg.hidden, pad_index=data.vocab.pad_index)
-    news_model, _ = load_news_text_classifier(run, data, cfg)
-    model = copy.deepcopy(news_model)
-    torch.manual_seed(run.seed)
-    model.fc2 = nn.Linear(cfg.hidden, num_labels)
-    apply_lora(model, "fc1", r=cfg.r, lora_alpha=cfg.lora_alpha, modules_to_save="fc2")
-    return model
-
-
-def train_bag_strategy(run, data, cfg: LoRAExperimentConfig, name: str, model, *, lr: float | None = None,
-                       log=lambda line: None):
-    """Train one of :data:`BAG_STRATEGIES` on sentiment (best epoch on validation); returns ``(history, test acc)``."""
-    from course_lib.training import evaluate, train_classifier
-    from course_lib.transfer import checkpoint_path
-
-    lr = lr if lr is not None else cfg.learning_rates[name]
-    history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
-                               data.loader("sentiment", "validation", 256), epochs=cfg.epochs, lr=lr,
-                               patience=cfg.patience, checkpoint=checkpoint_path(run, name), head_name="fc2",
-                               desc=name, log=log)
-    return history, evaluate(model, data.loader("sentiment", "test", 256))["accuracy"]
-
-
-def plot_column_space(matrix, ax=None, title: str = "", limit: float = 3.0):
-    """Draw the columns of a ``(3, k)`` matrix as arrows in 3-D and, if they span a plane, that plane.
-
-    The plane is the set of points ``p`` with ``n . p = 0``, where ``n`` spans the null space of ``matrix^T``
-    (the one direction orthogonal to every column). Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from scipy.linalg import null_space
-
-    m = np.asarray(matrix, dtype=float)
-    if m.ndim != 2 or m.shape[0] != 3:
-        raise ValueError(f"expected a matrix with 3 rows (vectors in 3-D), got shape {m.shape}")
-    if ax is None:
-        ax = plt.figure(figsize=(4, 4)).add_subplot(projection="3d")
-    for i in range(m.shape[1]):
-        ax.quiver(0, 0, 0, *m[:, i], color=f"C{i}", arrow_length_ratio=0.1, label=f"column {i + 1}")
-    normal = null_space(m.T)
-    if normal.shape[1] == 1:  # rank 2: the columns span a plane through the origin
-        n = normal[:, 0]
-        grid = np.linspace(-limit, limit, 10)
-        k = int(np.argmax(np.abs(n)))  # solve the plane equation for the coordinate with the largest normal entry
-        u, v = np.meshgrid(grid, grid)
-        coords = [None, None, None]
-        free = [j for j in range(3) if j != k]
-        coords[free[0]], coords[free[1]] = u, v
-        coords[k] = -(n[free[0]] * u + n[free[1]] * v) / n[k]
-        ax.plot_surface(*coords, alpha=0.3, color="green")
-    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), zlim=(-limit, limit), xlabel="x", ylabel="y", zlabel="z",
-           title=title or f"rank {np.linalg.matrix_rank(m)}")
-    ax.legend(loc="upper left", fontsize=7)
-    return ax

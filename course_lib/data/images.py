@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from course_lib.data import Sizes
+from course_lib.config import check_source
+from course_lib.data.loaders import Sizes
 
 HUB_IDS = {"mnist": "ylecun/mnist", "emnist_letters": "tanganke/emnist_letters"}
 LETTERS = [chr(ord("A") + i) for i in range(26)]
@@ -161,8 +162,6 @@ def load_hub_tasks(sizes: Sizes = Sizes(), seed: int = 0) -> tuple[ImageTask, Im
 
 def load_image_tasks(source: str, sizes: Sizes = Sizes(), seed: int = 0) -> tuple[ImageTask, ImageTask]:
     """The (pretraining, adaptation) image tasks for ``source`` (``"offline"`` or ``"hub"``), see the table above."""
-    if source == "offline":
+    if check_source(source) == "offline":
         return load_digit_tasks(sizes, seed)
-    if source == "hub":
-        return load_hub_tasks(sizes, seed)
-    raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
+    return load_hub_tasks(sizes, seed)

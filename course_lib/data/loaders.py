@@ -44,7 +44,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.config import cache_dir
+from course_lib.config import check_source
+from course_lib.env import cache_dir
 
 VALIDATION_FRACTION = 0.05
 HOLDOUT_SEED = 2006  # fixed: the offline test splits are the same in every run
@@ -102,12 +103,6 @@ class Sizes:
     train: int | None = None
     validation: int | None = None
     test: int | None = None
-
-
-def check_source(source: str) -> str:
-    if source not in ("hub", "offline"):
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-    return source
 
 
 def _check_name(name: str) -> str:

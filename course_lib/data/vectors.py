@@ -29,6 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.config import check_source
+from course_lib.env import cache_dir
+from course_lib.hub import minilm_dir
+
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
 GLOVE_HUB_REPO = "stanfordnlp/glove"  # a model repository on the Hugging Face Hub (Stanford NLP's upload)
 GLOVE_HUB_FILE = "glove.6B.zip"  # the same archive as GLOVE_6B_URL
@@ -76,7 +80,6 @@ def load_glove(path: str | os.PathLike, *, max_words: int | None = None, errors:
     Returns:
         :class:`WordVectors` with float32 vectors of shape ``(V, D)``; ``D`` is taken from the first line.
     """
-    from course_lib.config import cache_dir
 
     path = Path(path)
     if not path.is_file():
@@ -166,8 +169,6 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     """
     from safetensors.numpy import load_file
 
-    from course_lib.config import cache_dir
-    from course_lib.hub import minilm_dir
 
     model_dir = minilm_dir()
     # keyed by the exporter's version and the weights' size, so a changed export or package is never read stale
@@ -252,7 +253,6 @@ def hub_glove_zip() -> tuple[Path, str | None]:
     """
     from huggingface_hub import constants
 
-    from course_lib.config import cache_dir
 
     found = _hub_cached_zip()
     if found is not None:
@@ -290,7 +290,6 @@ def hub_glove_file(member: str = GLOVE_MEMBER) -> Path:
     """
     import zipfile
 
-    from course_lib.config import cache_dir
 
     archive, sha = hub_glove_zip()
     key = sha[:16] if sha else f"{archive.stat().st_size}-{archive.stat().st_mtime_ns}"
@@ -318,9 +317,7 @@ def get_word_vectors(source: str, *, glove_path: str | os.PathLike | None = None
     With ``source="hub"`` the file is ``glove_path``, else ``$GLOVE_PATH``, else ``glove.6B.100d.txt`` from the
     hub's ``stanfordnlp/glove`` (:func:`hub_glove_file`: downloaded once, 822 MiB, then cached).
     """
-    if source == "offline":
+    if check_source(source) == "offline":
         return load_glove(offline_glove_file(), max_words=max_words)
-    if source != "hub":
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
     glove_path = glove_path or os.environ.get("GLOVE_PATH") or hub_glove_file()
     return load_glove(glove_path, max_words=max_words)

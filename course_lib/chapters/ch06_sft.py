@@ -5,8 +5,8 @@ text format ``### Human: <question>### Assistant: <answer>``, with trl's ``DataC
 that only the assistant's answer contributes to the loss. That collator no longer exists; trl 1.x does the same
 with a *prompt/completion* dataset and ``SFTConfig(completion_only_loss=True)``. This module holds:
 
-- :func:`split_dialogue`: the one function that turns a dialogue into ``prompt`` and ``completion`` (tested);
-- :func:`docs_qa_files`: the offline dataset, *real* questions and answers taken from CPython's own documentation
+- :func:`course_lib.data.corpora.split_dialogue`: the one function that turns a dialogue into ``prompt`` and ``completion`` (tested);
+- :func:`course_lib.data.corpora.docs_qa_files`: the offline dataset, *real* questions and answers taken from CPython's own documentation
   (``What does json.dumps do?`` -> the opening sentences of ``json.dumps.__doc__``; the language-reference topics
   of ``pydoc_data.topics``), in the guanaco text format, read through ``load_dataset("json")`` exactly as the hub
   files are read. Docstrings differ between Python builds, so the pairs were extracted once
@@ -22,123 +22,14 @@ import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
+from course_lib import precision
 from course_lib.config import Profile, Run
-from course_lib.data import Sizes, split_and_cap
-from course_lib.training import show_progress
-
-HUMAN = "### Human:"
-ASSISTANT = "### Assistant:"
-GUANACO = "timdettmers/openassistant-guanaco"
-DIALOGUE_FORMAT = f"'{HUMAN} <question>{ASSISTANT} <answer>'"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The dialogue format
-
-
-def format_dialogue(question: str, answer: str) -> str:
-    """One exchange in the guanaco text format: ``### Human: <question>### Assistant: <answer>``."""
-    return f"{HUMAN} {question.strip()}{ASSISTANT} {answer.strip()}"
-
-
-def split_dialogue(text: str) -> dict[str, str]:
-    """Split a guanaco dialogue into the ``prompt`` (everything up to and including the first assistant marker)
-    and the ``completion`` (the assistant's first answer, up to the next ``### Human:`` turn, if any).
-
-    >>> split_dialogue("### Human: Hi?### Assistant: Hello.")
-    {'prompt': '### Human: Hi?### Assistant:', 'completion': ' Hello.'}
-
-    Only the first exchange of a multi-turn dialogue is kept, so that every example has one answer to learn.
-    Raises ``ValueError`` naming the expected format when the assistant marker or the answer is missing.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"a dialogue must be a string in the format {DIALOGUE_FORMAT}, got {type(text).__name__}")
-    start = text.find(ASSISTANT)
-    if start < 0:
-        raise ValueError(f"dialogue has no {ASSISTANT!r} marker: {text[:60]!r}...; expected the format "
-                         f"{DIALOGUE_FORMAT}")
-    cut = start + len(ASSISTANT)
-    prompt, rest = text[:cut], text[cut:]
-    end = rest.find(HUMAN)
-    completion = (rest if end < 0 else rest[:end]).rstrip()
-    if not prompt[:start].strip():
-        raise ValueError(f"dialogue has no question before {ASSISTANT!r}: {text[:60]!r}; expected the format "
-                         f"{DIALOGUE_FORMAT}")
-    if not completion.strip():
-        raise ValueError(f"dialogue has no answer after {ASSISTANT!r}: {text[:60]!r}; expected the format "
-                         f"{DIALOGUE_FORMAT}")
-    if not completion.startswith((" ", "\n")):
-        completion = " " + completion  # the answer starts a new word, as after the marker in the guanaco data
-    return {"prompt": prompt, "completion": completion}
-
-
-def to_prompt_completion(ds):
-    """Map a ``text`` dataset (or ``DatasetDict``) to ``prompt``/``completion`` columns with :func:`split_dialogue`."""
-    from datasets import DatasetDict
-
-    parts = ds.values() if isinstance(ds, DatasetDict) else [ds]
-    for part in parts:
-        if len(part) == 0:
-            raise ValueError("the dialogue dataset is empty: load some dialogues first "
-                             f"(one 'text' column in the format {DIALOGUE_FORMAT})")
-        if "text" not in part.column_names:
-            raise ValueError(f"expected a 'text' column of dialogues, got columns {part.column_names}")
-    return ds.map(lambda ex: split_dialogue(ex["text"]), remove_columns=["text"],
-                  desc="split dialogues" if show_progress() else None)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The offline question-answer set: frozen, packaged, hash-checked
-
-DOCS_QA_DIR = Path(__file__).resolve().parent / "datafiles" / "docs_qa"
-#: sha256 of the packaged files, made once by ``scripts/make_docs_qa.py`` from CPython 3.11.7's docstrings
-DOCS_QA_SHA256 = {
-    "train": "8b3fbc1ee520a1c41c049425cf7d651033ca6eac37c27f7e2562b14bd56e495b",
-    "test": "29a2cdc29c646347e88531cc63b3cf11c488556a5420bea59c94182e8dac599f",
-}
-
-
-def docs_qa_files() -> dict[str, Path]:
-    """The packaged offline dialogues, ``{"train": path, "test": path}``, after checking their sha256.
-
-    The files hold real questions and answers from CPython's documentation in the guanaco text format (how they
-    were made: ``scripts/make_docs_qa.py``). They are frozen so that every machine trains on the same text; a
-    changed or missing file raises an error that says so.
-    """
-    import hashlib
-
-    files = {split: DOCS_QA_DIR / f"{split}.jsonl" for split in DOCS_QA_SHA256}
-    for split, path in files.items():
-        if not path.exists():
-            raise FileNotFoundError(f"the offline SFT dialogues {path} are missing from course_lib: reinstall the "
-                                    "package (pip install -e .) or restore the file from git")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != DOCS_QA_SHA256[split]:
-            raise ValueError(f"{path} has sha256 {digest[:12]}..., expected {DOCS_QA_SHA256[split][:12]}...: the "
-                             "frozen offline dialogues were changed; restore the file from git (or, when "
-                             "regenerating them on purpose with scripts/make_docs_qa.py, update DOCS_QA_SHA256)")
-    return files
-
-
-def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
-    """``train``/``validation``/``test`` splits of dialogues, one ``text`` column in the guanaco format.
-
-    ``hub``: ``timdettmers/openassistant-guanaco``; ``offline``: :func:`docs_qa_files`, read with the same
-    ``load_dataset`` call. ``validation`` is 5% of ``train`` (seeded), then each split is capped at ``sizes``.
-    """
-    from datasets import load_dataset
-
-    if source == "hub":
-        raw = load_dataset(GUANACO)
-    elif source == "offline":
-        files = docs_qa_files()  # one fixed offline set: the seed only draws validation and training order
-        raw = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
-    else:
-        raise ValueError(f"Unknown source {source!r}; choose one of: hub, offline")
-    return split_and_cap(raw, sizes, seed)
-
+from course_lib.data.corpora import ASSISTANT, HUMAN
+from course_lib.data.loaders import Sizes
+from course_lib.env import quiet_hf, show_progress
+from course_lib.hub import checkpoint
+from course_lib.train.hf_trainer import quiet_trainer
 
 # --------------------------------------------------------------------------------------------------------------
 # Supervised fine-tuning
@@ -183,7 +74,7 @@ class SFTSettings:
         return Decoding(self.max_new_tokens, self.repetition_penalty, self.no_repeat_ngram_size)
 
 
-def sft_settings_for(profile: Profile) -> SFTSettings:
+def config_for(profile: Profile) -> SFTSettings:
     """``fast``: LoRA, 16 steps on short sequences (CPU), every held-out question answered with 32 new tokens at
     most; ``no_repeat_ngram_size=3`` stops the loops a barely tuned model falls into. ``full``: the source's full
     fine-tuning (GPU)."""
@@ -210,9 +101,6 @@ def load_causal_lm(run: Run, cfg: SFTSettings):
     reason: they are the weights being trained.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from course_lib import precision
-    from course_lib.hub import checkpoint
 
     path = checkpoint(cfg.hub_id, run.source)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -278,8 +166,6 @@ def sft_config(cfg: SFTSettings, output_dir, seed: int = 0):
     import torch
     from trl import SFTConfig
 
-    from course_lib import precision
-
     return SFTConfig(
         output_dir=str(output_dir), completion_only_loss=True, max_length=cfg.max_length,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
@@ -295,22 +181,13 @@ def sft_config(cfg: SFTSettings, output_dir, seed: int = 0):
 def make_sft_trainer(model, tokenizer, train, cfg: SFTSettings, *, eval_dataset=None, output_dir, seed: int = 0):
     """An ``SFTTrainer`` with :func:`sft_config` on a prompt/completion dataset (columns ``prompt``,
     ``completion``): trl tokenises each pair, appends EOS and masks the prompt's labels with -100."""
-    from transformers.utils import logging as hf_logging
     from trl import SFTTrainer
 
     args = sft_config(cfg, output_dir, seed)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with quiet_hf():
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                              processing_class=tokenizer)
-        if not show_progress():  # without progress bars the trainer would print every log dict instead
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return trainer
+    return quiet_trainer(trainer)
 
 
 def masked_label_rows(example: dict, tokenizer, max_rows: int | None = None) -> list[dict]:

@@ -1,0 +1,147 @@
+"""The layers of course_lib (CONTRIBUTING.md, "Architecture"): who may import whom, and no import cycles.
+
+The import graph is read with ``ast`` from the source, so imports inside functions count as much as those at the
+top of a module: a cycle hidden in a function is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "course_lib"
+
+# layer -> the layers it may import (besides itself, where noted in SAME_LAYER_OK)
+LAYERS = {
+    "env": set(),
+    "base": {"env"},  # config, hub, results, precision
+    "tools": {"env", "base"},  # viz, nbtools, grading
+    "data": {"env", "base", "tools"},
+    "nn": {"env", "base", "tools"},
+    "train": {"env", "base", "tools", "data", "nn"},
+    "chapters": {"env", "base", "tools", "data", "nn", "train"},
+    "exercises": {"env", "base", "tools", "data", "nn", "train", "chapters"},
+    "package": {"env", "base", "tools", "data", "nn", "train", "chapters", "exercises"},  # course_lib/__init__
+}
+# inside a layer, modules may import each other (the graph must stay acyclic)
+SAME_LAYER_OK = {"base", "data", "nn", "train", "chapters", "exercises"}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if parts == ["course_lib"]:
+        return "package"
+    head = parts[1]
+    if head == "env":
+        return "env"
+    if head in ("config", "hub", "results", "precision"):
+        return "base"
+    if head in ("viz", "nbtools", "grading"):
+        return "tools"
+    if head in ("data", "nn", "train", "chapters", "exercises"):
+        return head
+    raise AssertionError(f"{module} belongs to no layer: add it to tests/test_architecture.py and CONTRIBUTING.md")
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def known_modules() -> set[str]:
+    return {module_name(p) for p in PACKAGE.rglob("*.py")}
+
+
+def resolve(name: str, known: set[str]) -> str | None:
+    """The course_lib module that ``name`` (a module or a module attribute) lives in."""
+    while name:
+        if name in known:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def import_edges() -> dict[str, dict[str, int]]:
+    """``{importer: {imported module: line}}`` for every import of course_lib, at any depth of the code."""
+    known, edges = known_modules(), {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importer, out = module_name(path), {}
+        package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                # `from course_lib.x import y`: y may be a submodule or a name in x
+                targets = [f"{base}.{alias.name}" for alias in node.names] or [base]
+            for target in targets:
+                if target.split(".")[0] != "course_lib":
+                    continue
+                imported = resolve(target, known)
+                if imported and imported != importer:
+                    out.setdefault(imported, node.lineno)
+        edges[importer] = out
+    return edges
+
+
+def test_every_module_sits_in_a_layer():
+    for module in known_modules():
+        layer_of(module)
+
+
+def test_imports_follow_the_layers():
+    bad = []
+    for importer, imported in import_edges().items():
+        src = layer_of(importer)
+        for target, line in imported.items():
+            dst = layer_of(target)
+            allowed = dst in LAYERS[src] or (dst == src and src in SAME_LAYER_OK)
+            if src == "package" and target.startswith(importer + "."):
+                allowed = allowed or dst in LAYERS[src]
+            if not allowed:
+                bad.append(f"{importer} ({src}) imports {target} ({dst}) at line {line}")
+    assert not bad, "imports against the layer rule (see CONTRIBUTING.md, Architecture):\n" + "\n".join(bad)
+
+
+def test_no_import_cycles():
+    edges = {m: set(t) for m, t in import_edges().items()}
+    # a package's __init__ is imported whenever one of its modules is: it must not import them back
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if state.get(nxt) is None:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for module in sorted(edges):
+        if state.get(module) is None:
+            cycle = visit(module)
+            if cycle:
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_the_rule_itself():
+    """Mechanics never reach up to chapters, nn/data never to train, env to nothing."""
+    assert layer_of("course_lib.train.classifier") == "train"
+    assert "chapters" not in LAYERS["train"] and "train" not in LAYERS["nn"] and "train" not in LAYERS["data"]
+    assert "chapters" not in LAYERS["data"] | LAYERS["nn"] | LAYERS["base"] | LAYERS["tools"]
+    assert LAYERS["env"] == set()
