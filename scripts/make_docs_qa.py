@@ -6,9 +6,9 @@ answered by the opening sentences of ``json.dumps.__doc__``, and questions about
 (``{"text": ...}`` per line, the schema of ``timdettmers/openassistant-guanaco``).
 
 Docstrings differ between Python builds, so the course does not scrape them at run time: this script was run once
-(CPython 3.11.7) and its output committed; ``course_lib.sft.load_dialogues`` reads the files and checks their
-sha256 (``course_lib.sft.DOCS_QA_SHA256``). Running it on another interpreter may give other pairs; then update
-the hashes in ``course_lib/sft.py`` and ``tests/test_sft.py`` and re-execute chapter 6.
+(CPython 3.11.7) and its output committed; ``course_lib.data.corpora.load_dialogues`` reads the files and checks their
+sha256 (``course_lib.data.corpora.DOCS_QA_SHA256``). Running it on another interpreter may give other pairs; then update
+the hashes in ``course_lib/data/corpora.py`` and ``tests/test_sft.py`` and re-execute chapter 6.
 
 Usage: ``python scripts/make_docs_qa.py [--check]`` (``--check`` only compares with the committed files).
 """

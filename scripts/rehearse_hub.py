@@ -32,7 +32,7 @@ Usage::
    on the rehearsal text (BERT's real uncased vocabulary where the hub model has it).
 2. **verify** loads every id in a fresh process with ``HF_HUB_OFFLINE=1`` and ``HF_HOME=<out>/hf`` and checks the schema
    (``load_dataset``; ``AutoConfig``, ``AutoTokenizer``, the model class, chat template or none; ``pipeline(<task>,
-   model=<id>)``; GloVe through ``hf_hub_download`` and :func:`course_lib.vectors.get_word_vectors`).
+   model=<id>)``; GloVe through ``hf_hub_download`` and :func:`course_lib.data.vectors.get_word_vectors`).
 3. **run** executes every chapter with papermill (``PROFILE=fast``, ``SOURCE=hub``, ``HF_HUB_OFFLINE=1``, a fresh
    ``COURSE_LIB_CACHE``, ``GLOVE_PATH`` unset, ``RESULTS_DIR=<out>/results``), one at a time, and checks that each
    finishes and writes its results file with ``"source": "hub"``. The summary chapter runs last, on those results.
@@ -206,7 +206,7 @@ class HubDataset:
 
 
 HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
-    # course_lib.data.DATASETS (chapters 1, 4, 5: imdb, ag_news; chapter 6: yelp; rotten_tomatoes: load_raw)
+    # course_lib.data.loaders.DATASETS (chapters 1, 4, 5: imdb, ag_news; chapter 6: yelp; rotten_tomatoes: load_raw)
     HubDataset("stanfordnlp/imdb", "plain_text",
                {s: f"plain_text/{s}-00000-of-00001.parquet" for s in ("train", "test", "unsupervised")},
                (("text", STRING), ("label", _label("neg", "pos")))),
@@ -226,7 +226,7 @@ HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
     HubDataset("timdettmers/openassistant-guanaco", "default",
                {"train": "openassistant_best_replies_train.jsonl", "test": "openassistant_best_replies_eval.jsonl"},
                (("text", STRING),), card=False),
-    # course_lib.images.HUB_IDS (chapter 5)
+    # course_lib.data.images.HUB_IDS (chapter 5)
     HubDataset("ylecun/mnist", "mnist", {s: f"mnist/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("image", IMAGE), ("label", _label(*[str(d) for d in range(10)])))),
     HubDataset("tanganke/emnist_letters", "emnist-letters",
@@ -755,8 +755,8 @@ MODEL_BUILDERS: dict[str, Callable[[list[str]], dict[str, bytes]]] = {
 
 @dataclass(frozen=True)
 class GloveRepo:
-    repo_id: str = "stanfordnlp/glove"  # course_lib.vectors.GLOVE_HUB_REPO
-    filename: str = "glove.6B.zip"  # course_lib.vectors.GLOVE_HUB_FILE
+    repo_id: str = "stanfordnlp/glove"  # course_lib.data.vectors.GLOVE_HUB_REPO
+    filename: str = "glove.6B.zip"  # course_lib.data.vectors.GLOVE_HUB_FILE
     members: tuple[str, ...] = tuple(f"glove.6B.{d}d.txt" for d in (50, 100, 200, 300))
     words: int = 4000
     must_have: tuple[str, ...] = ("excellent", "boring", "football", "bank")  # chapter 1's nearest-neighbour queries

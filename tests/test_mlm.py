@@ -13,7 +13,7 @@ TEXTS = ["This movie was a wonderful surprise, the acting was great and the stor
 OTHER_TEXTS = ["Zebras graze quietly on the savanna while giraffes reach for acacia leaves overhead.",
                "Penguins huddle together through the long polar winter, taking turns at the windy edge."] * 20
 
-# content of corpora.load_corpus("offline"): course_lib.data.corpus_digest(...)[:16], whole and per split
+# content of corpora.load_corpus("offline"): course_lib.data.loaders.corpus_digest(...)[:16], whole and per split
 OFFLINE_CORPUS_DIGEST = "42e86218b9d9696a"
 OFFLINE_SPLITS = {"train": (22903, "21a859c67b65daab"), "validation": (988, "52e63b4757043bf6"),
                   "test": (1012, "9610bec4e9244bfe")}

@@ -1,4 +1,4 @@
-"""course_lib.summary on tiny results files written here: loading, the two errors, rows, plots, runtime table."""
+"""course_lib.chapters.ch07_summary on tiny results files written here: loading, the two errors, rows, plots, runtime table."""
 
 import json
 

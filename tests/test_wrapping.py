@@ -1,4 +1,4 @@
-"""What adapters and LoRA share (course_lib.wrapping): a failed wrap or load leaves the model as it was, layers that
+"""What adapters and LoRA share (course_lib.nn.wrapping): a failed wrap or load leaves the model as it was, layers that
 their parent reads instead of calling are refused, nested ``modules_to_save`` are saved and trained whole."""
 
 import copy

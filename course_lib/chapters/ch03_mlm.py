@@ -518,7 +518,7 @@ REFERENCE_FORMAT = "v2"  # bump when build_reference changes what it builds: it 
 def reference_key(cfg: MLMConfig, seed: int, profile: str, corpus: str, vocab: str) -> str:
     """The stand-in's cache key: every input that changes its weights.
 
-    ``corpus``: :func:`course_lib.data.corpus_digest` of the training corpus; ``vocab``: :func:`vocab_digest` of the
+    ``corpus``: :func:`course_lib.data.loaders.corpus_digest` of the training corpus; ``vocab``: :func:`vocab_digest` of the
     tokenizer; plus the model and training settings, the seed, the profile and the library versions.
     """
     import torch

@@ -26,7 +26,7 @@ from course_lib.train.classifier import evaluate, load_weights, train_classifier
 class LoRAExperimentConfig:
     """Chapter 5 settings: the embedding-bag classifier (news -> sentiment) and the CNN (task A -> task B).
 
-    Text data sizes come from :func:`course_lib.transfer.config_for` (the same splits as chapters 1 and 4).
+    Text data sizes come from :func:`course_lib.chapters.ch01_transfer.config_for` (the same splits as chapters 1 and 4).
     """
 
     hidden: int = 128
@@ -58,7 +58,7 @@ def config_for(profile: Profile) -> LoRAExperimentConfig:
 
 
 def text_classifier_checkpoint(run, cfg: "LoRAExperimentConfig", data) -> Path:
-    """Cached news-pretrained :class:`~course_lib.models.TextClassifier`, per profile, source, seed and settings."""
+    """Cached news-pretrained :class:`~course_lib.nn.classic.TextClassifier`, per profile, source, seed and settings."""
     digest = settings_digest(run, cfg, {split: len(rows) for split, rows in data.news.items()})
     name = f"textclassifier-news-{run.profile.name}-{run.source}-seed{run.seed}-{digest}.safetensors"
     return cache_dir("checkpoints", "news_pretrained") / name

@@ -59,7 +59,7 @@ def config_for(profile: Profile) -> FinetuneConfig:
 
 def load_ratings(run: Run, cfg: FinetuneConfig):
     """``train``/``validation``/``test`` splits with ``text`` and ``label``: Yelp's 0 = 1 star ... 4 = 5 stars
-    from the hub; offline, BBC News topics (names from :func:`course_lib.data.label_names`)."""
+    from the hub; offline, BBC News topics (names from :func:`course_lib.data.loaders.label_names`)."""
     return load_text_classification(cfg.dataset, run.source, cfg.sizes, run.seed)
 
 

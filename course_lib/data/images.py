@@ -9,13 +9,13 @@ SOURCE             pretraining task                                     adaptati
 =================  ====================================================  ==========================================
 
 ``load_digits`` holds 1,797 *real* 8x8 scans of handwritten digits (UCI), shipped inside scikit-learn, so the
-offline run needs no network. They are upsampled to the 32x32 input of :class:`~course_lib.models.LeNet5`
+offline run needs no network. They are upsampled to the 32x32 input of :class:`~course_lib.nn.classic.LeNet5`
 (bilinear); MNIST/EMNIST's 28x28 images are padded by 2 pixels on each side, the classic LeNet-5 input.
 EMNIST images are stored transposed; we turn them upright. Pixels are scaled to ``[0, 1]`` and then standardised
 with the pretraining set's mean and std.
 
 Batches are dicts ``{"pixel_values": (B, 1, 32, 32), "labels": (B,)}`` that
-:func:`course_lib.training.train_classifier` and :func:`~course_lib.training.evaluate` accept.
+:func:`course_lib.train.classifier.train_classifier` and :func:`~course_lib.train.classifier.evaluate` accept.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def check_count_masking(fn) -> bool:
 
 
 def _partial_word_share(tokens, chosen) -> float:
-    """Reference for exercise 3.5 (kept here, not in ``course_lib.mlm``: the chapter does not use it)."""
+    """Reference for exercise 3.5 (kept here, not in ``course_lib.chapters.ch03_mlm``: the chapter does not use it)."""
     words, start = [], 0
     for i in range(1, len(tokens) + 1):
         if i == len(tokens) or not tokens[i].startswith("##"):

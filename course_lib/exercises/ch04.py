@@ -79,7 +79,7 @@ def check_largest_bottleneck(fn) -> bool:
     """Exercise 4.4: ``fn(model, budget) -> int``: the widest adapters that fit a trainable-parameter budget.
 
     Adapters go into ``linear1`` and ``linear2`` of every encoder layer (as in the chapter) and a fresh 2-class head
-    trains too. The answer is checked by building the model with :func:`course_lib.adapters.add_adapters` and
+    trains too. The answer is checked by building the model with :func:`course_lib.nn.adapters.add_adapters` and
     counting, for several budgets; 0 means not even bottleneck 1 fits.
     """
     from course_lib.nn.adapters import add_adapters

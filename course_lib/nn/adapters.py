@@ -18,7 +18,7 @@ serve many tasks, each with its own few thousand adapter weights.
 ``nn.TransformerEncoderLayer`` has an inference *fast path* (one fused kernel, used in eval mode without grad) that
 reads ``linear1.weight`` and ``linear2.weight`` directly and never calls ``linear1``/``linear2``. The wrapper
 registers an (empty) forward pre-hook, one of the documented conditions under which PyTorch falls back to the
-ordinary Python path, so the adapter always runs (see :mod:`course_lib.wrapping`); ``tests/test_adapters.py`` checks
+ordinary Python path, so the adapter always runs (see :mod:`course_lib.nn.wrapping`); ``tests/test_adapters.py`` checks
 that eval outputs equal the layer-by-layer computation.
 """
 

@@ -28,7 +28,7 @@ Like the adapters of chapter 4, :class:`LinearWithLoRA` registers an empty forwa
 would silently skip the LoRA branch. (peft's wrapper exposes ``weight`` as the *base* weight, so a peft-wrapped
 ``nn.TransformerEncoderLayer`` in eval mode under ``torch.no_grad()`` uses the base weights only; see the test.)
 ``nn.MultiheadAttention.out_proj`` is never called by its parent at all, so :func:`apply_lora` refuses it
-(see :mod:`course_lib.wrapping`).
+(see :mod:`course_lib.nn.wrapping`).
 """
 
 from __future__ import annotations
