@@ -34,7 +34,8 @@ def tokenizer(cache):
 def tiny_cfg(**changes):
     cfg = dict(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                block_size=16, batch_size=4, epochs=1, learning_rate=1e-3, warmup_ratio=0.0, max_train_blocks=None,
-               max_eval_blocks=None, max_train_lines=None, max_eval_lines=None, reference_epochs=2)
+               max_eval_blocks=None, max_train_lines=None, max_eval_lines=None, reference_steps=2,
+               reference_learning_rate=1e-4)
     return mlm.MLMConfig(**{**cfg, **changes})
 
 
@@ -183,29 +184,66 @@ def test_reference_key_covers_every_input():
     base = dict(cfg=tiny_cfg(), seed=0, profile="fast", corpus="c" * 64, vocab="v" * 64)
     key = mlm.reference_key(**base)
     assert key == mlm.reference_key(**base)
-    for change in (dict(cfg=tiny_cfg(hidden_size=64)), dict(cfg=tiny_cfg(reference_epochs=3)), dict(seed=1),
+    for change in (dict(cfg=tiny_cfg(hidden_size=64)), dict(cfg=tiny_cfg(reference_steps=3)), dict(seed=1),
                    dict(profile="full"), dict(corpus="d" * 64), dict(vocab="w" * 64)):
         assert mlm.reference_key(**{**base, **change}) != key, f"the key ignores {change}"
 
 
-def test_reference_is_rebuilt_when_the_tokenizer_changes(monkeypatch, tmp_path):
-    """A cached stand-in built with one tokenizer is never reused with another (the stale-checkpoint bug)."""
+def test_reference_is_rebuilt_when_its_inputs_change(monkeypatch, tmp_path):
+    """A cached stand-in built from one corpus or tokenizer is never reused with another (the stale-checkpoint bug).
+
+    The stand-in is real MiniLM weights with a masked-LM head trained ``reference_steps`` steps (here 1)."""
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
-    corpus = DatasetDict({s: Dataset.from_dict({"text": TEXTS}) for s in ("train", "validation", "test")})
-    monkeypatch.setattr(mlm, "config_for", lambda profile: tiny_cfg(reference_epochs=1))
-    monkeypatch.setattr(mlm, "load_corpus", lambda source, *caps: corpus)
+    corpora = {"first": DatasetDict({s: Dataset.from_dict({"text": TEXTS}) for s in ("train", "validation", "test")}),
+               "second": DatasetDict({s: Dataset.from_dict({"text": OTHER_TEXTS + TEXTS})
+                                      for s in ("train", "validation", "test")})}
+    which = {"corpus": "first"}
+    monkeypatch.setattr(mlm, "config_for", lambda profile: tiny_cfg(reference_steps=1))
+    monkeypatch.setattr(mlm, "load_corpus", lambda source, *caps: corpora[which["corpus"]])
     first = mlm.reference_model_dir("offline", profile="fast")
     assert mlm.reference_model_dir("offline", profile="fast") == first  # cached: found again, not rebuilt
-    first_vocab = AutoTokenizer.from_pretrained(first).get_vocab()
-
-    other = mlm.train_tokenizer(OTHER_TEXTS + TEXTS, vocab_size=200, source="offline")
-    monkeypatch.setattr(mlm, "train_tokenizer", lambda *args, **kwargs: other)
+    which["corpus"] = "second"
     second = mlm.reference_model_dir("offline", profile="fast")
     assert second != first
-    assert AutoTokenizer.from_pretrained(second).get_vocab() == other.get_vocab() != first_vocab
     assert mlm.reference_model_dir("offline", profile="full") not in (first, second)  # the profile is in the key
-    _, ref_tokenizer, label = mlm.load_reference("offline", profile="fast")
-    assert ref_tokenizer.get_vocab() == other.get_vocab() and "STAND-IN" in label
+    model, ref_tokenizer, label = mlm.load_reference("offline", profile="fast")
+    assert ref_tokenizer.get_vocab() == mlm.base_tokenizer("offline").get_vocab()  # MiniLM's own vocabulary
+    assert "STAND-IN" in label and "MiniLM" in label and model.config.hidden_size == 384
+
+
+def test_position_kinds_and_perplexity_by_kind():
+    """Each chosen position is exactly one kind; the per-kind baselines are computed on those positions only."""
+    import torch
+    from datasets import Dataset
+
+    mask_id = 4
+    ids = torch.tensor([[2, 4, 11, 20, 13, 4, 3]])
+    labels = torch.tensor([[-100, 10, 11, 12, -100, 14, -100]])
+    assert mlm.position_kinds(ids, labels, mask_id).tolist() == [[-1, 0, 2, 1, -1, 0, -1]]
+    train = Dataset.from_dict({"input_ids": [[10, 10, 10, 11, 12, 14, 14, 13]]})
+    evalm = Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
+    probs = mlm.unigram_probabilities(train, 30)
+    assert float(probs.sum()) == pytest.approx(1.0)
+    for kind, tokens in (("[MASK]", [10, 14]), ("kept", [11]), ("random", [12])):
+        want = math.exp(-sum(math.log(float(probs[t])) for t in tokens) / len(tokens))
+        assert mlm.unigram_perplexity(train, evalm, 30, kind=kind, mask_id=mask_id) == pytest.approx(want)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        mlm.unigram_perplexity(train, evalm, 30, kind="masked")
+
+
+def test_probe_adjective_mass_reads_the_mask_position(tokenizer):
+    import torch
+
+    model = mlm.build_model(tiny_cfg(), len(tokenizer), seed=0, masked_only=False)
+    adjectives = mlm.adjective_ids(tokenizer)
+    assert tokenizer.convert_tokens_to_ids("great") in adjectives and tokenizer.convert_tokens_to_ids("the") not in adjectives
+    probe = f"the acting was {tokenizer.mask_token} ."
+    low = mlm.probe_adjective_mass(model, tokenizer, probe)
+    with torch.no_grad():
+        model.cls.predictions.bias[adjectives] += 20.0  # every position now prefers the adjectives
+    assert low < 0.5 < mlm.probe_adjective_mass(model, tokenizer, probe) <= 1.0
+    with pytest.raises(ValueError, match="exactly one"):
+        mlm.probe_adjective_mass(model, tokenizer, "no mask here")
