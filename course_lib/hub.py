@@ -53,10 +53,10 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         "smollm2", True, "real SmolLM2-135M-Instruct, asked for the language by prompting"),
     "bert-base-uncased": OfflineModel(
         "mlm-reference", False,
-        "stand-in: chapter 3's small BERT trained longer on the offline IMDB reviews (no real BERT weights)"),
+        "stand-in: real MiniLM-L6 encoder with a masked-LM head trained in chapter 3 on IMDB reviews (not BERT)"),
     "google-bert/bert-base-uncased": OfflineModel(
         "mlm-reference", False,
-        "stand-in: chapter 3's small BERT trained longer on the offline IMDB reviews (no real BERT weights)"),
+        "stand-in: real MiniLM-L6 encoder with a masked-LM head trained in chapter 3 on IMDB reviews (not BERT)"),
 }
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -5,7 +5,7 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 
 from course_lib.config import Profile
 from course_lib.chapters.ch06_finetune import (FinetuneConfig, config_for, most_confused_pair, plot_confusion_matrix,
-                                               plot_losses, tfidf_baseline, token_table)
+                                               plot_losses, token_table)
 from course_lib.train.baselines import majority_baseline
 from course_lib.train.native import (evaluate_accuracy, load_finetuned, make_dataloaders, save_finetuned,
                                      tokenize_classification, train_native)
@@ -106,16 +106,6 @@ def test_majority_baseline_and_confusion_matrix():
     assert fig.axes[0].get_xlabel() == "predicted"
     cells = sorted(t.get_text() for t in fig.axes[0].texts)
     assert cells == sorted(["1", "0", "0", "0", "1", "1", "0", "0", "1"])
-
-
-def test_tfidf_baseline_learns_words():
-    train = ["the match was won by the team", "a goal in the final match", "shares fell on the market",
-             "the bank raised profits and shares"] * 3
-    labels = [0, 0, 1, 1] * 3
-    out = tfidf_baseline(train, labels, ["the team won the final", "market shares and profits"], [0, 1])
-    assert out["accuracy"] == 1.0 and out["predictions"] == [0, 1]
-    with pytest.raises(ValueError):
-        tfidf_baseline([], [], ["x"], [0])
 
 
 def test_loaded_models_sit_on_the_training_device(tokenizer, tmp_path, monkeypatch):

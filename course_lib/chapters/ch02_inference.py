@@ -14,7 +14,7 @@ generation       gpt2                                                SmolLM2-135
 chat             HuggingFaceTB/SmolLM2-135M-Instruct                 the same model (de-quantised GGUF Q4_1 copy)
 translation      t5-small (``AutoModelForSeq2SeqLM`` + ``generate``;  SmolLM2-135M-Instruct via its chat template
                  transformers 5 has no translation pipeline)
-fill-mask        bert-base-uncased                                   chapter 3's stand-in (NOT real BERT weights)
+fill-mask        bert-base-uncased                                   chapter 3's stand-in: real MiniLM + an MLM head (NOT BERT)
 language-id      papluca/xlm-roberta-base-language-detection         SmolLM2-135M-Instruct, asked by prompting
 embeddings       sentence-transformers/all-MiniLM-L6-v2              the same model
 ===============  ==================================================  ============================================

@@ -82,27 +82,6 @@ def token_table(tokenizer, example: dict, max_rows: int | None = None) -> list[d
     return rows if max_rows is None else rows[:max_rows]
 
 
-def tfidf_baseline(train_texts, train_labels, test_texts, test_labels, *, C: float = 10.0) -> dict:
-    """A classical baseline on the same split: TF-IDF of word 1- and 2-grams + logistic regression (scikit-learn).
-
-    Returns ``{"accuracy", "predictions"}``. It trains in seconds on a CPU and is the number a fine-tuned
-    Transformer should be read against: on BBC News topics it is already close to perfect.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    train_texts, test_texts = list(train_texts), list(test_texts)
-    if not train_texts or not test_texts:
-        raise ValueError("tfidf_baseline needs non-empty training and test texts")
-    pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                             LogisticRegression(C=C, max_iter=2000))
-    pipeline.fit(train_texts, list(train_labels))
-    predictions = pipeline.predict(test_texts).tolist()
-    accuracy = sum(int(p) == int(t) for p, t in zip(predictions, test_labels)) / len(test_texts)
-    return {"accuracy": accuracy, "predictions": predictions}
-
-
 def most_confused_pair(labels, predictions, num_labels: int) -> dict:
     """The pair of classes mixed up most often, in either direction, from sklearn's ``confusion_matrix``.
 
