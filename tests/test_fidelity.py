@@ -66,3 +66,19 @@ def test_defects_are_named():
 def test_unknown_chapter():
     with pytest.raises(KeyError, match="known"):
         fidelity.settings_table("99_nothing")
+
+
+def test_settings_frame_is_the_table_indexed_by_setting():
+    rows = fidelity.settings_table("05_lora")
+    frame = fidelity.settings_frame("05_lora")
+    assert list(frame.index) == [r["setting"] for r in rows]
+    assert list(frame.columns) == ["ours (full)", "source", "note"]
+
+
+@pytest.mark.parametrize("chapter", sorted(fidelity.SOURCE_SETTINGS))
+def test_the_book_shows_no_line_numbers_of_a_file_readers_do_not_have(chapter):
+    import re
+
+    for row in fidelity.settings_table(chapter):
+        assert not re.search(r"\bL\d", row["source"] + " " + row["note"]), row
+    assert fidelity._without_line_refs("6,000 (5% of 120,000, L564-566); full (L636)") == "6,000 (5% of 120,000); full"

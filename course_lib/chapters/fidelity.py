@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Callable
 
-from course_lib.chapters import ch01_transfer, ch02_inference, ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
+import warnings
+
+with warnings.catch_warnings():  # the first import of tqdm.auto warns about ipywidgets, with a machine-specific path
+    warnings.simplefilter("ignore")
+    from course_lib.chapters import (ch01_transfer, ch02_inference, ch03_mlm, ch04_adapters, ch05_lora,
+                                     ch06_finetune, ch06_sft)
 from course_lib.config import Profile
+from course_lib.env import quiet_hf
 from course_lib.data import corpora
 from course_lib.train import classifier, native
 
@@ -123,7 +129,7 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "warm-up": ("none (TrainingArguments default, L1605-1614)", ""),
         "batch size": ("2 (L1611)", ""),
         # no fp16/bf16 in the TrainingArguments (L1605-1614)
-        "precision": ("float32 (no fp16/bf16 in L1605-1614)", "make_trainer(..., mixed_precision=\"no\") to match it"),
+        "precision": ("float32 (no fp16/bf16 in its TrainingArguments)", "make_trainer(..., mixed_precision=\"no\") to match it"),
     },
     "04_adapters": {
         # L1934-1940 (the same 95/5 then 5% cut as chapter 1), printed 1250 (L1941-1943)
@@ -171,7 +177,7 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
                                     "LoRAExperimentConfig(lora_alpha=0.1 * r), i.e. 0.2 at r = 2"),
         "scale on the update": ("0.1 (L3348, L3414)", "ours: lora_alpha / r; the source: alpha itself"),
         # L3144 the printed batch is [64, 968]
-        "sequence length (tokens)": ("no cut: padded to the batch's longest review (968 in L3144)",
+        "sequence length (tokens)": ("no cut: padded to the batch's longest review (968 tokens in the batch it shows)",
                                      "ours: chapter 1's cut"),
         "precision": ("float32 (no autocast anywhere in the notebook)", ""),
         # L3784 LinearWithLoRA(model.fc2, rank=2, alpha=0.1) on the CNN (digits -> 26 letters, L3729)
@@ -210,7 +216,7 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "SFT batch size": ("2 (L4280)", ""),
         "SFT sequence length (tokens)": ("1,024 (L4282)", ""),
         "SFT fine-tuning": ("every weight (no peft, L4275-4290)", ""),
-        "SFT precision": ("float32 (no fp16/bf16 in L4275-4283)", ""),
+        "SFT precision": ("float32 (no fp16/bf16 in its SFTConfig)", ""),
         "SFT new tokens generated": ("70 (L4295, L4323)", ""),
     },
 }
@@ -432,6 +438,27 @@ def ours(chapter: str) -> dict[str, str]:
 def settings_table(chapter: str) -> list[dict]:
     """Rows ``{"setting", "ours (full)", "source", "note"}`` for ``chapter`` (e.g. ``"01_transfer_learning"``),
     for :func:`course_lib.nbtools.table`."""
-    values = ours(chapter)
+    with quiet_hf():  # reading transformers' defaults imports the trainer: no import-time chatter in the table
+        values = ours(chapter)
     source = SOURCE_SETTINGS[chapter]
-    return [{"setting": s, "ours (full)": v, "source": source[s][0], "note": source[s][1]} for s, v in values.items()]
+    return [{"setting": s, "ours (full)": v, "source": _without_line_refs(source[s][0]),
+             "note": _without_line_refs(source[s][1])} for s, v in values.items()]
+
+
+_LINE_REF = re.compile(r"L\d+(?:-\d+)?")
+
+
+def _without_line_refs(text: str) -> str:
+    """The text without the ``L123-456`` references to lines of the source notebooks' text (kept in this module's
+    comments for maintainers; a reader of the book does not have that file)."""
+    text = re.sub(r"\s*\((?:%s)(?:,\s*(?:%s))*\)" % (_LINE_REF.pattern, _LINE_REF.pattern), "", text)
+    text = re.sub(r",\s*(?:%s)(?=[),;])" % _LINE_REF.pattern, "", text)
+    return re.sub(r"\s*\(\s*\)", "", text).strip()
+
+
+def settings_frame(chapter: str):
+    """:func:`settings_table` as a ``pandas.DataFrame`` indexed by setting (an HTML table in the rendered book)."""
+    import pandas as pd
+
+    return pd.DataFrame(settings_table(chapter)).set_index("setting")
+
