@@ -2,7 +2,7 @@
 
 Usage (``make claims`` runs all three, in this order; each writes one file in ``book/_results/``)::
 
-    python scripts/claims.py tune               # lr_sweep.json: every compared run's validation accuracy per lr
+    python scripts/claims.py tune               # lr_sweep.json: each run's validation accuracy per learning rate
     python scripts/claims.py seeds              # seeds.json: chapters 1, 4 and 5 (fast) at seeds 0, 1, 2
     python scripts/claims.py label-efficiency-pretrained   # MiniLM fine-tuned at several label budgets
     python scripts/claims.py label-efficiency   # label_efficiency.json: accuracy vs number of labelled reviews
@@ -70,13 +70,13 @@ def tune() -> Path:
             start = time.perf_counter()
             if name in transfer.STRATEGIES:
                 model = transfer.build_strategy(name, run, data, cfg)
-                history, _ = transfer.adapt_to_sentiment(run, data, cfg, name, model, lr=lr, record=False)
+                history, _ = transfer.adapt_to_sentiment(run, data, cfg, name, model, learning_rate=lr, record=False)
             else:
                 model = ch05_lora.build_bag_strategy(name, run, data, lcfg)
-                history, _ = ch05_lora.train_bag_strategy(run, data, lcfg, name, model, lr=lr)
+                history, _ = ch05_lora.train_bag_strategy(run, data, lcfg, name, model, learning_rate=lr)
             sweep[name][repr(lr)] = history.best_val_accuracy
             partial.write_text(json.dumps(sweep, indent=2))
-            print(f"{name:>22} lr={lr:<7g} validation accuracy {history.best_val_accuracy:.3f} "
+            print(f"{name:>22} learning rate {lr:<7g} validation accuracy {history.best_val_accuracy:.3f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
     grid = {repr(lr) for lr in transfer.LR_GRID}
     sweep = {name: {lr: acc for lr, acc in accs.items() if lr in grid} for name, accs in sweep.items()}
@@ -144,9 +144,9 @@ def label_efficiency_pretrained() -> Path:
     done = json.loads(path.read_text()) if path.exists() else {}
     points, sweep = done.get("points", []), done.get("validation_accuracy_by_lr")
     cfg = ch01_transfer.PretrainedFinetuneConfig()
-    grid = list(cfg.lr_grid)
+    grid = list(cfg.learning_rate_grid)
     if sweep:
-        cfg = replace(cfg, lr_grid=(float(max(sweep, key=sweep.get)),))
+        cfg = replace(cfg, learning_rate_grid=(float(max(sweep, key=sweep.get)),))
     budgets = [CHAPTER_BUDGET] + [b for b in sorted(PRETRAINED_BUDGETS) if b != CHAPTER_BUDGET]
     for seed in SEEDS:
         for n in budgets:
@@ -159,11 +159,12 @@ def label_efficiency_pretrained() -> Path:
             if sweep is None:  # the first run (seed 0, the chapters' budget) tried the whole grid on validation
                 sweep = res.setting["validation_by_lr"]
                 print(f"MiniLM validation accuracy by learning rate: {sweep}", flush=True)
-                cfg = replace(cfg, lr_grid=(res.setting["lr"],))
-            points.append(_point("pretrained_finetune", n, seed, res.accuracy, lr=res.setting["lr"],
-                                 trainable_params=res.trainable_params))
-            path.write_text(json.dumps({"profile": "fast", "source": "offline", "seeds": list(SEEDS), "lr_grid": grid,
-                                        "validation_accuracy_by_lr": sweep, "points": points}, indent=2) + "\n")
+                cfg = replace(cfg, learning_rate_grid=(res.setting["learning_rate"],))
+            points.append(_point("pretrained_finetune", n, seed, res.accuracy,
+                                 learning_rate=res.setting["learning_rate"], trainable_params=res.trainable_params))
+            path.write_text(json.dumps({"profile": "fast", "source": "offline", "seeds": list(SEEDS),
+                                        "learning_rate_grid": grid, "validation_accuracy_by_lr": sweep,
+                                        "points": points}, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
 
@@ -191,7 +192,7 @@ def label_efficiency() -> Path:
     points += pretrained["points"]
     return _write("label_efficiency.json", {"profile": "fast", "source": "offline", "seeds": list(SEEDS),
                                             "budgets": sorted({p["train_examples"] for p in points}),
-                                            "pretrained_lr_grid": pretrained["lr_grid"],
+                                            "pretrained_learning_rate_grid": pretrained["learning_rate_grid"],
                                             "pretrained_validation_accuracy_by_lr":
                                                 pretrained["validation_accuracy_by_lr"],
                                             "points": points})

@@ -73,7 +73,7 @@ def test_native_loop_learns_and_save_load_roundtrip(tokenizer, tmp_path):
     loaders = make_dataloaders(tok, tokenizer, batch_size=10, seed=0)
     model = tiny_model(tokenizer.vocab_size)
     before = evaluate_accuracy(model, loaders["test"])
-    history = train_native(model, loaders["train"], epochs=8, lr=1e-2, valid_loader=loaders["test"])
+    history = train_native(model, loaders["train"], epochs=8, learning_rate=1e-2, valid_loader=loaders["test"])
     after = evaluate_accuracy(model, loaders["test"])
     assert len(history.train_loss) == 8 and len(history.step_loss) == 8 * 6 and len(history.val_accuracy) == 8
     assert history.train_loss[-1] < history.train_loss[0]
@@ -134,7 +134,7 @@ def test_trained_model_computes_like_its_reloaded_copy_after_mixed_precision(tok
     with monkeypatch.context() as m:  # grant bf16 autocast here (a CPU runs it too), as a GPU that supports it
         m.setattr(precision, "choose_precision",
                   lambda requested="bf16": precision.Precision("bf16", torch.float32, "bf16 (test)"))
-        train_native(model, loaders["train"], epochs=1, lr=1e-2, mixed_precision="bf16")
+        train_native(model, loaders["train"], epochs=1, learning_rate=1e-2, mixed_precision="bf16")
     assert "_original_forward" not in model.__dict__  # accelerate's autocast wrapper is gone
     reloaded, _ = load_finetuned(save_finetuned(model, tokenizer, tmp_path / "model"))
     batch = next(iter(loaders["test"]))

@@ -107,7 +107,7 @@ def test_train_classifier_asks_the_helper(tmp_path, monkeypatch):
     ids = torch.tensor([[2, 3], [4, 5], [2, 5], [4, 3]])
     loader = [{"input_ids": ids, "attention_mask": torch.ones_like(ids, dtype=torch.bool),
                "labels": torch.tensor([0, 1, 0, 1])}]
-    train_classifier(model, loader, loader, epochs=1, lr=1e-3, checkpoint=tmp_path / "c.safetensors",
+    train_classifier(model, loader, loader, epochs=1, learning_rate=1e-3, checkpoint=tmp_path / "c.safetensors",
                      mixed_precision="bf16", log=lambda s: None)
     assert "_original_forward" not in model.__dict__  # accelerate would have wrapped forward in CPU bf16 autocast
 

@@ -162,7 +162,7 @@ def test_completion_only_trainer_masks_the_prompt_and_trains(tmp_path):
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
                                          max_position_embeddings=64, pad_token_id=tok.pad_token_id,
                                          eos_token_id=tok.eos_token_id))
-    cfg = sft.SFTSettings(sizes=Sizes(), max_length=32, batch_size=8, max_steps=6, num_train_epochs=1, lr=5e-3,
+    cfg = sft.SFTSettings(sizes=Sizes(), max_length=32, batch_size=8, max_steps=6, num_train_epochs=1, learning_rate=5e-3,
                           use_lora=True, lora_r=4, lora_alpha=8)
     model = sft.add_lora(model, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -51,7 +51,7 @@ def test_training_learns_a_toy_task_and_keeps_best_checkpoint(tmp_path):
     valid = tokenize_dataset(toy_dataset(60, seed=1), pipe)
     model = TransformerClassifier(emb, TransformerConfig(dim_feedforward=16, max_len=16), pad_index=vocab.pad_index)
     hist = train_classifier(model, make_loader(train, 16, 1, shuffle=True), make_loader(valid, 64, 1), epochs=6,
-                            lr=3e-3, checkpoint=tmp_path / "best.safetensors", log=lambda s: None)
+                            learning_rate=3e-3, checkpoint=tmp_path / "best.safetensors", log=lambda s: None)
     assert (tmp_path / "best.safetensors").exists()
     assert hist.best_val_accuracy >= 0.9
     assert hist.train_loss[-1] < hist.train_loss[0]
@@ -74,7 +74,7 @@ def test_training_needs_trainable_parameters(tmp_path):
         p.requires_grad = False
     loader = make_loader(tokenize_dataset(toy_dataset(8), pipe), 4, 1)
     with pytest.raises(ValueError, match="no trainable parameters"):
-        train_classifier(model, loader, loader, epochs=1, lr=1e-3, checkpoint=tmp_path / "x.safetensors")
+        train_classifier(model, loader, loader, epochs=1, learning_rate=1e-3, checkpoint=tmp_path / "x.safetensors")
 
 
 # --- train_classifier: best epoch, patience, head learning rate ------------------------------------------------
@@ -97,8 +97,8 @@ def toy_run(tmp_path, monkeypatch, accuracies, *, epochs, patience=3, **kwargs):
 
     monkeypatch.setattr(training, "evaluate", scripted_evaluate)
     hist = train_classifier(model, make_loader(train, 8, 1, shuffle=True), make_loader(valid, 16, 1), epochs=epochs,
-                            lr=kwargs.pop("lr", 3e-3), patience=patience, checkpoint=tmp_path / "best.safetensors",
-                            log=lambda s: None, **kwargs)
+                            learning_rate=kwargs.pop("learning_rate", 3e-3), patience=patience,
+                            checkpoint=tmp_path / "best.safetensors", log=lambda s: None, **kwargs)
     return model, hist, snapshots
 
 
@@ -130,8 +130,8 @@ def test_train_classifier_gives_the_head_its_own_learning_rate(tmp_path, monkeyp
             created.append(self)
 
     monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
-    # the body's learning rate is 0: it must not move, while the head (lr 1e-2) does
-    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, lr=0.0, head_lr=1e-2)
+    # the body's learning rate is 0: it must not move, while the head (learning rate 1e-2) does
+    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, learning_rate=0.0, head_learning_rate=1e-2)
     (optimizer,) = created
     head_ids = {id(p) for p in model.classifier.parameters()}
     by_lr = {g["initial_lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
@@ -170,7 +170,7 @@ def two_process_worker(out_dir: str):
     torch.manual_seed(0)
     model = TransformerClassifier(emb, TransformerConfig(dim_feedforward=16, max_len=16), pad_index=vocab.pad_index)
     hist = train_classifier(model, make_loader(train, 8, 1, shuffle=True), make_loader(valid, 8, 1), epochs=4,
-                            lr=3e-3, patience=2, checkpoint=out / "checkpoint" / "best.safetensors",
+                            learning_rate=3e-3, patience=2, checkpoint=out / "checkpoint" / "best.safetensors",
                             log=lambda s: None)
     whole = evaluate(model, make_loader(valid, 8, 1))  # this process alone, on every validation text
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / f"final-{rank}.safetensors"))

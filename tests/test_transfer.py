@@ -37,7 +37,7 @@ def test_learning_rates_are_the_validation_argmax_of_the_committed_sweep():
         assert sweep["chosen"][name] == float(max(accs, key=accs.get))
     fast = transfer.config_for(Profile("fast"))
     for name in transfer.STRATEGIES:
-        assert fast.lr(name) == sweep["chosen"][name], f"{name}: config {fast.lr(name)} vs sweep {sweep['chosen'][name]}"
+        assert fast.learning_rate_for(name) == sweep["chosen"][name], f"{name}: config {fast.learning_rate_for(name)} vs sweep {sweep['chosen'][name]}"
     bag = ch05_lora.config_for(Profile("fast"))
     for name in ch05_lora.BAG_STRATEGIES:
         assert bag.learning_rates[name] == sweep["chosen"][name], name

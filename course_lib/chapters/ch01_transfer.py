@@ -51,7 +51,7 @@ class TransferConfig:
     batch_size: int
     pretrain_epochs: int
     finetune_epochs: int
-    pretrain_lr: float
+    pretrain_learning_rate: float
     learning_rates: dict = field(default_factory=dict)  # strategy -> learning rate
     patience: int = 3
     mixed_precision: str = "no"  # a request: train_classifier asks `course_lib.precision.choose_precision`
@@ -60,7 +60,7 @@ class TransferConfig:
     lora_alpha: float = 16.0
     model: TransformerConfig = field(default_factory=TransformerConfig)
 
-    def lr(self, strategy: str) -> float:
+    def learning_rate_for(self, strategy: str) -> float:
         if strategy not in self.learning_rates:
             raise KeyError(f"no learning rate for strategy {strategy!r}; known: {', '.join(self.learning_rates)}")
         return self.learning_rates[strategy]
@@ -81,12 +81,12 @@ def config_for(profile: Profile) -> TransferConfig:
         fast=TransferConfig(
             news_sizes=Sizes(train=3000, validation=300, test=1000),
             sentiment_sizes=Sizes(train=500, validation=300, test=2000),
-            max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=6, pretrain_lr=1e-3,
+            max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=6, pretrain_learning_rate=1e-3,
             learning_rates=dict(FAST_LEARNING_RATES), patience=3, mixed_precision="no"),
         full=TransferConfig(
             news_sizes=Sizes(train=None, validation=None, test=None),
             sentiment_sizes=Sizes(train=None, validation=None, test=None),
-            max_len=512, batch_size=64, pretrain_epochs=20, finetune_epochs=20, pretrain_lr=5e-4,
+            max_len=512, batch_size=64, pretrain_epochs=20, finetune_epochs=20, pretrain_learning_rate=5e-4,
             learning_rates={k: v / 2 for k, v in FAST_LEARNING_RATES.items()}, patience=4,
             mixed_precision="bf16"),
     )
@@ -159,8 +159,8 @@ def settings_digest(run: Run, *settings) -> str:
 def news_checkpoint(run: Run, cfg: TransferConfig):
     """The shared file of the news-pretrained encoder, reused by chapters 4 and 5 (see :func:`settings_digest`)."""
     # only what shapes the news encoder: the sentiment settings (label budget, learning rates) do not
-    shaping = (cfg.news_sizes, cfg.max_len, cfg.batch_size, cfg.pretrain_epochs, cfg.pretrain_lr, cfg.patience,
-               cfg.mixed_precision, cfg.model)
+    shaping = (cfg.news_sizes, cfg.max_len, cfg.batch_size, cfg.pretrain_epochs, cfg.pretrain_learning_rate,
+               cfg.patience, cfg.mixed_precision, cfg.model)
     name = f"news-{run.profile.name}-{run.source}-seed{run.seed}-{settings_digest(run, *shaping)}.safetensors"
     return cache_dir("checkpoints", "news_pretrained") / name
 
@@ -179,7 +179,7 @@ def pretrain_on_news(run: Run, data: TransferData, cfg: TransferConfig) -> tuple
     private = checkpoint_path(run, f"news_pretrain-{os.getpid()}")
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
                                data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
-                               lr=cfg.pretrain_lr, patience=cfg.patience, checkpoint=private,
+                               learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience, checkpoint=private,
                                mixed_precision=cfg.mixed_precision, desc="news pretraining")
     staged = news_checkpoint(run, cfg).with_suffix(f".{os.getpid()}.tmp")
     shutil.move(private, staged)
@@ -238,17 +238,17 @@ def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig)
 
 
 def adapt_to_sentiment(run: Run, data: TransferData, cfg: TransferConfig, name: str,
-                       model: TransformerClassifier, *, lr: float | None = None,
+                       model: TransformerClassifier, *, learning_rate: float | None = None,
                        record: bool = True) -> tuple[History, float]:
     """Train ``model`` (whatever is left trainable) on the sentiment task, test it and record the result.
 
-    Every parameter gets the strategy's learning rate ``cfg.lr(name)`` (or ``lr``). Returns the history and the
-    test accuracy; the best epoch is chosen on validation, never on test.
+    Every parameter gets the strategy's learning rate ``cfg.learning_rate_for(name)`` (or ``learning_rate``).
+    Returns the history and the test accuracy; the best epoch is chosen on validation, never on test.
     """
-    lr = lr if lr is not None else cfg.lr(name)
+    lr = learning_rate if learning_rate is not None else cfg.learning_rate_for(name)
     history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
                                data.loader("sentiment", "validation", EVAL_BATCH_SIZE), epochs=cfg.finetune_epochs,
-                               lr=lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
+                               learning_rate=lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
                                mixed_precision=cfg.mixed_precision, desc=name,
                                log=print if record else (lambda _: None))
     accuracy = evaluate(model, data.loader("sentiment", "test", EVAL_BATCH_SIZE))["accuracy"]
@@ -270,7 +270,7 @@ class PretrainedFinetuneConfig:
     batch_size: int = 16
     epochs: int = 2
     min_steps: int = 60  # small label budgets get more epochs, so that every run takes at least this many steps
-    lr_grid: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
+    learning_rate_grid: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
     mixed_precision: str = "bf16"  # a request, granted only on a GPU that supports it (course_lib.precision)
 
 
@@ -287,16 +287,17 @@ def finetune_pretrained(train, validation, test, *, source: str, num_labels: int
     splits = DatasetDict({"train": train, "validation": validation, "test": test})
 
     best, by_lr, loaders = None, {}, None
-    for lr in cfg.lr_grid:
+    for lr in cfg.learning_rate_grid:
         torch.manual_seed(seed)
         model, tokenizer, _ = load_pretrained_classifier(path, num_labels)
         if loaders is None:
             loaders = make_dataloaders(tokenize_classification(splits, tokenizer, cfg.max_length), tokenizer,
                                        cfg.batch_size, seed=seed)
         epochs = max(cfg.epochs, math.ceil(cfg.min_steps / len(loaders["train"])))
-        train_native(model, loaders["train"], epochs=epochs, lr=lr, mixed_precision=cfg.mixed_precision,
-                     desc=f"fine-tune lr={lr:g}")
-        val = evaluate_accuracy(model, loaders["validation"])["accuracy"] if len(cfg.lr_grid) > 1 else float("nan")
+        train_native(model, loaders["train"], epochs=epochs, learning_rate=lr, mixed_precision=cfg.mixed_precision,
+                     desc=f"fine-tune at learning rate {lr:g}")
+        tried_several = len(cfg.learning_rate_grid) > 1
+        val = evaluate_accuracy(model, loaders["validation"])["accuracy"] if tried_several else float("nan")
         by_lr[repr(lr)] = val
         if best is None or val > best[0]:
             best = (val, lr, model)
@@ -304,5 +305,5 @@ def finetune_pretrained(train, validation, test, *, source: str, num_labels: int
     test_acc = evaluate_accuracy(model, loaders["test"])["accuracy"]
     n_params = sum(p.numel() for p in model.parameters())
     return BaselineResult("pretrained_finetune", float(test_acc), float(val),
-                          {"lr": lr, "hub_id": cfg.hub_id, "validation_by_lr": by_lr},
+                          {"learning_rate": lr, "hub_id": cfg.hub_id, "validation_by_lr": by_lr},
                           trainable_params=n_params, total_params=n_params)

@@ -382,7 +382,7 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
                for s in feats}
     with tempfile.TemporaryDirectory() as tmp:
         history = train_classifier(head, loaders["train"], loaders["validation"], epochs=cfg.epochs,
-                                   lr=cfg.learning_rate, patience=cfg.epochs,
+                                   learning_rate=cfg.learning_rate, patience=cfg.epochs,
                                    checkpoint=Path(tmp) / "head.safetensors",
                                    desc="sentiment head", log=lambda line: None)
     accs = {s: evaluate(head, loader)["accuracy"] for s, loader in loaders.items()}

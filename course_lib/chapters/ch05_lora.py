@@ -35,15 +35,15 @@ class LoRAExperimentConfig:
     batch_size: int = 32
     pretrain_epochs: int = 4
     epochs: int = 30  # a bag-of-words model on 500 reviews: seconds per epoch, and it needs the steps
-    pretrain_lr: float = 3e-3  # news pretraining of the embedding-bag model
+    pretrain_learning_rate: float = 3e-3  # news pretraining of the embedding-bag model
     # one learning rate per compared run, each picked from transfer.LR_GRID on validation (scripts/claims.py --tune)
     learning_rates: dict = field(default_factory=lambda: {"lora_baseline_scratch": 3e-3, "lora": 1e-2})
     image_sizes: Sizes = Sizes()
     image_batch_size: int = 32
     image_pretrain_epochs: int = 8
     image_epochs: int = 12
-    image_pretrain_lr: float = 3e-3  # pretraining the CNN
-    image_lora_lr: float = 1e-2  # A, B and the new head (picked on the validation split)
+    image_pretrain_learning_rate: float = 3e-3  # pretraining the CNN
+    image_lora_learning_rate: float = 1e-2  # A, B and the new head (picked on the validation split)
     image_r: int = 2
     image_lora_alpha: float = 4.0
     patience: int = 6
@@ -77,7 +77,8 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
         return load_weights(model, path), None
     history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
                                data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
-                               lr=cfg.pretrain_lr, patience=cfg.patience, checkpoint=path, head_name="fc2", desc="news pretraining")
+                               learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience, checkpoint=path,
+                               head_name="fc2", desc="news pretraining")
     return model, history
 
 
@@ -104,14 +105,14 @@ def build_bag_strategy(name: str, run, data, cfg: LoRAExperimentConfig):
     return model
 
 
-def train_bag_strategy(run, data, cfg: LoRAExperimentConfig, name: str, model, *, lr: float | None = None,
-                       log=lambda line: None):
+def train_bag_strategy(run, data, cfg: LoRAExperimentConfig, name: str, model, *,
+                       learning_rate: float | None = None, log=lambda line: None):
     """Train one of :data:`BAG_STRATEGIES` on sentiment (best epoch on validation); returns ``(history, test acc)``."""
-    lr = lr if lr is not None else cfg.learning_rates[name]
+    lr = learning_rate if learning_rate is not None else cfg.learning_rates[name]
     history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
-                               data.loader("sentiment", "validation", EVAL_BATCH_SIZE), epochs=cfg.epochs, lr=lr,
-                               patience=cfg.patience, checkpoint=checkpoint_path(run, name), head_name="fc2",
-                               desc=name, log=log)
+                               data.loader("sentiment", "validation", EVAL_BATCH_SIZE), epochs=cfg.epochs,
+                               learning_rate=lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
+                               head_name="fc2", desc=name, log=log)
     return history, evaluate(model, data.loader("sentiment", "test", EVAL_BATCH_SIZE))["accuracy"]
 
 

@@ -38,7 +38,7 @@ class FinetuneConfig:
     max_length: int  # tokens kept per review
     batch_size: int
     epochs: int
-    lr: float
+    learning_rate: float
     weight_decay: float = 0.01
     mixed_precision: str = "no"  # a request: `course_lib.precision.choose_precision` decides what the GPU does
     hub_id: str = "bert-base-cased"
@@ -51,9 +51,9 @@ def config_for(profile: Profile) -> FinetuneConfig:
     reads only their opening). ``full``: a large subset of Yelp on a GPU."""
     return profile.pick(
         fast=FinetuneConfig(sizes=Sizes(train=600, validation=100, test=300), max_length=64, batch_size=16,
-                            epochs=1, lr=1e-4),
+                            epochs=1, learning_rate=1e-4),
         full=FinetuneConfig(sizes=Sizes(train=100_000, validation=5_000, test=None), max_length=256,
-                            batch_size=32, epochs=3, lr=3e-5, mixed_precision="bf16"),
+                            batch_size=32, epochs=3, learning_rate=3e-5, mixed_precision="bf16"),
     )
 
 

@@ -58,7 +58,7 @@ class SFTSettings:
     batch_size: int
     max_steps: int  # optimizer steps (-1: use num_train_epochs)
     num_train_epochs: float
-    lr: float
+    learning_rate: float
     use_lora: bool  # LoRA adapters (peft) instead of updating every weight
     lora_r: int = 16
     lora_alpha: int = 32
@@ -80,10 +80,10 @@ def config_for(profile: Profile) -> SFTSettings:
     fine-tuning (GPU)."""
     return profile.pick(
         fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=None), max_length=96, batch_size=8,
-                         max_steps=16, num_train_epochs=1, lr=1e-3, use_lora=True, max_new_tokens=32,
+                         max_steps=16, num_train_epochs=1, learning_rate=1e-3, use_lora=True, max_new_tokens=32,
                          no_repeat_ngram_size=3),
         full=SFTSettings(sizes=Sizes(train=None, validation=None, test=None), max_length=1024, batch_size=8,
-                         max_steps=-1, num_train_epochs=3, lr=2e-5, use_lora=False, max_new_tokens=128,
+                         max_steps=-1, num_train_epochs=3, learning_rate=2e-5, use_lora=False, max_new_tokens=128,
                          no_repeat_ngram_size=3,
                          activation_checkpointing=True, mixed_precision="bf16"),
     )
@@ -96,7 +96,7 @@ def load_causal_lm(run: Run, cfg: SFTSettings):
     runs in bf16 or fp16, and placed on the training device. The ``Trainer``'s ``bf16``/``fp16`` autocast runs the
     matrix products in low precision, while AdamW updates float32 *master weights*. Weights stored in bfloat16 and
     updated by plain AdamW would lose every update smaller than about 0.2% of the weight (bfloat16 keeps 8
-    significant bits), and a full fine-tuning step at ``lr=2e-5`` is far smaller; fp16 weights cannot be trained
+    significant bits), and a full fine-tuning step at ``learning_rate=2e-5`` is far smaller; fp16 weights cannot be trained
     with the gradient scaler at all (it refuses to unscale fp16 gradients). LoRA adapters are float32 for the same
     reason: they are the weights being trained.
     """
@@ -169,7 +169,7 @@ def sft_config(cfg: SFTSettings, output_dir, seed: int = 0):
     return SFTConfig(
         output_dir=str(output_dir), completion_only_loss=True, max_length=cfg.max_length,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-        max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.lr,
+        max_steps=cfg.max_steps, num_train_epochs=cfg.num_train_epochs, learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear", warmup_steps=0, logging_steps=5, eval_strategy="no",
         save_strategy="no", report_to="none", seed=seed, data_seed=seed,
         **precision.choose_precision(cfg.mixed_precision).trainer_flags,

@@ -37,7 +37,7 @@ CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04
 # ---------------------------------------------------------------------------------------------- the source's side
 # SOURCE_SETTINGS[chapter][setting] = (source value, note). "L123" = line 123 of shared/seed/source_notebooks.txt.
 SGD_NOTE = ("defect: plain SGD at lr 1 on a Transformer (its StepLR is created but never stepped); we use AdamW "
-            "with linear decay, lr picked on validation")
+            "with linear decay, learning rate picked on validation")
 
 SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
     "01_transfer_learning": {
@@ -164,7 +164,7 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         # L3447-3450
         "optimiser": ("SGD + StepLR never stepped (L3449-3450)", "defect for a LoRA layer: plain SGD at lr 1 "
                                                                  "(never stepped StepLR); we use AdamW"),
-        "LoRA learning rate": ("1 (L3447)", "lr picked on the validation split"),
+        "LoRA learning rate": ("1 (L3447)", "learning rate picked on the validation split"),
         # L3102 BATCH_SIZE = 64
         "batch size": ("64 (L3102)", "set LoRAExperimentConfig(batch_size=64) to match it"),
         # L3134-3138: embedding 100 -> fc1 128 -> fc2
@@ -196,7 +196,7 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "classifier optimiser": ("AdamW + LambdaLR linear decay (L4126, L4129)", ""),
         "classifier learning rate": ("5e-4 (L4126)",
                                      "10x the usual BERT range; the saved model scored 0.265 (L4231). "
-                                     "FinetuneConfig(lr=5e-4) to try it"),
+                                     "FinetuneConfig(learning_rate=5e-4) to try it"),
         "classifier epochs": ("10 (L4127)", ""),
         "classifier batch size": ("2 (L4116)", ""),
         # L3932 padding="max_length", truncation=True -> model_max_length 512 (L3929)
@@ -305,7 +305,7 @@ ROWS: dict[str, list[Row]] = {
         Row("fine-tuning epochs", "cfg.finetune_epochs"),
         Row("early-stopping patience", "cfg.patience"),
         Row("optimiser", lambda r: _loop_optimiser(classifier.train_classifier)),
-        Row("pretraining learning rate", "cfg.pretrain_lr"),
+        Row("pretraining learning rate", "cfg.pretrain_learning_rate"),
         Row("fine-tuning learning rate", "cfg.learning_rates"),
         Row("batch size", "cfg.batch_size"),
         Row("sequence length (tokens)", "cfg.max_len"),
@@ -375,7 +375,7 @@ ROWS: dict[str, list[Row]] = {
         Row("classifier test examples", "ft.sizes.test"),
         Row("classifier validation examples", "ft.sizes.validation"),
         Row("classifier optimiser", lambda r: _loop_optimiser(native.train_native)),
-        Row("classifier learning rate", "ft.lr"),
+        Row("classifier learning rate", "ft.learning_rate"),
         Row("classifier epochs", "ft.epochs"),
         Row("classifier batch size", "ft.batch_size"),
         Row("classifier sequence length (tokens)", "ft.max_length"),
@@ -385,7 +385,7 @@ ROWS: dict[str, list[Row]] = {
         Row("SFT dialogue turns", lambda r: _dialogue_turns()),
         Row("SFT epochs", "sft.num_train_epochs"),
         Row("SFT optimiser", lambda r: _trainer_optimiser()),
-        Row("SFT learning rate", "sft.lr"),
+        Row("SFT learning rate", "sft.learning_rate"),
         Row("SFT batch size", "sft.batch_size"),
         Row("SFT sequence length (tokens)", "sft.max_length"),
         Row("SFT fine-tuning", lambda r: f"LoRA r={r['sft'].lora_r}" if r["sft"].use_lora else "every weight"),

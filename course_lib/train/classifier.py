@@ -120,17 +120,18 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = Tr
 
 
 def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, *, epochs: int,
-                     lr: float, checkpoint: str | os.PathLike, weight_decay: float = 0.01, patience: int = 3,
+                     learning_rate: float, checkpoint: str | os.PathLike, weight_decay: float = 0.01, patience: int = 3,
                      max_grad_norm: float = 1.0, mixed_precision: str = "no", log: Callable[[str], None] = print,
-                     desc: str = "train", head_lr: float | None = None, head_name: str = "classifier") -> History:
+                     desc: str = "train", head_learning_rate: float | None = None,
+                     head_name: str = "classifier") -> History:
     """Train with AdamW and a linear-decay schedule; keep the best validation-accuracy weights.
 
     Args:
         model: any module called as ``model(input_ids, attention_mask) -> logits``; frozen parameters
             (``requires_grad=False``) are left out of the optimizer.
-        epochs / lr / weight_decay: optimisation budget.
-        head_lr: learning rate of the parameters whose name starts with ``head_name`` (a freshly initialised head
-            learns faster with a larger step than the pretrained body; ``None``: same as ``lr``).
+        epochs / learning_rate / weight_decay: optimisation budget.
+        head_learning_rate: learning rate of the parameters whose name starts with ``head_name`` (a freshly initialised head
+            learns faster with a larger step than the pretrained body; ``None``: same as ``learning_rate``).
         checkpoint: safetensors file where the best weights are saved; they are loaded back at the end.
         patience: stop after this many epochs without a better validation accuracy.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``: a request that
@@ -153,7 +154,8 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     params = [p for _, p in named]
     head = [p for n, p in named if n.startswith(head_name)]
     body = [p for n, p in named if not n.startswith(head_name)]
-    groups = [g for g in ({"params": body, "lr": lr}, {"params": head, "lr": head_lr or lr}) if g["params"]]
+    lr, head_lr = learning_rate, head_learning_rate or learning_rate
+    groups = [g for g in ({"params": body, "lr": lr}, {"params": head, "lr": head_lr}) if g["params"]]
     accelerator = precision.make_accelerator(mixed_precision)
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(1, epochs * len(train_loader)))

@@ -68,7 +68,7 @@ def make_dataloaders(tokenized, tokenizer, batch_size: int, seed: int = 0) -> di
     return loaders
 
 
-def train_native(model, train_loader: DataLoader, *, epochs: int, lr: float, weight_decay: float = 0.01,
+def train_native(model, train_loader: DataLoader, *, epochs: int, learning_rate: float, weight_decay: float = 0.01,
                  valid_loader: DataLoader | None = None, mixed_precision: str = "no",
                  max_grad_norm: float = 1.0, desc: str = "fine-tune") -> History:
     """Fine-tune a Hugging Face classifier with a plain loop: AdamW, linear decay, one progress bar.
@@ -84,7 +84,7 @@ def train_native(model, train_loader: DataLoader, *, epochs: int, lr: float, wei
     from transformers import get_linear_schedule_with_warmup
 
     accelerator = precision.make_accelerator(mixed_precision)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     total_steps = epochs * len(train_loader)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
