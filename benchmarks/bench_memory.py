@@ -123,7 +123,7 @@ def ch1_child(which: str, steps: int) -> None:
     from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
     from course_lib.data.text import TextPipeline
     from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
-    from course_lib.chapters.ch01_transfer import build_embeddings
+    from course_lib.experiments.encoder_transfer import build_embeddings
     from course_lib.data.vectors import get_word_vectors
 
     vocab, emb = build_embeddings(get_word_vectors("offline"))

@@ -4,7 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from course_lib.chapters import ch01_transfer, ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft, fidelity
+from course_lib import fidelity
+from course_lib.chapters import ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
+from course_lib.experiments import encoder_transfer as ch01_transfer
 from course_lib.config import Profile
 from course_lib.nbtools import table
 

@@ -15,7 +15,7 @@ RUNS = {
                              ("full_finetune", "sentiment", 0.86, 30_000, 60_000),
                              ("linear_probe", "sentiment", 0.70, 202, 60_000),
                              ("partial_unfreeze", "sentiment", 0.84, 2_000, 60_000),
-                             ("tfidf_logreg", "sentiment", 0.83, 90_000, 90_000)],
+                             ("tfidf_truncated", "sentiment", 0.83, 90_000, 90_000)],
     "02_hf_inference": [("sentiment_head", "sentiment", 0.69, 770, 22_713_986)],
     "03_mlm_pretraining": [("mlm_scratch", "mlm", 492.5, None, None)],
     "04_adapters": [("adapters", "sentiment", 0.85, 5_000, 65_000)],
@@ -77,7 +77,7 @@ def test_profile_other_than_asked_is_refused(results_dir):
 def test_strategy_rows_sorted_with_reference_and_model(results_dir):
     rows = summary.strategy_rows(summary.load_all(results_dir))
     assert [r["strategy"] for r in rows] == ["full_finetune", "adapters", "partial_unfreeze", "lora_encoder",
-                                             "tfidf_logreg", "scratch", "lora", "linear_probe",
+                                             "tfidf_truncated", "scratch", "lora", "linear_probe",
                                              "lora_baseline_scratch"]
     by = {r["strategy"]: r for r in rows}
     assert by["full_finetune"]["reference"] == 0.86 and by["partial_unfreeze"]["reference"] is None
@@ -132,63 +132,82 @@ def test_intro_runtime_table_matches_the_committed_results():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-SEEDS = {"seeds": [0, 1, 2], "runs": {
-    "01_transfer_learning/full_finetune/sentiment": {"values": [0.70, 0.72, 0.69], "trainable_params": 10,
-                                                     "mean": 0.7033, "min": 0.69, "max": 0.72},
-    "01_transfer_learning/scratch/sentiment": {"values": [0.65, 0.73, 0.60], "trainable_params": 10,
-                                               "mean": 0.66, "min": 0.60, "max": 0.73},
-    "01_transfer_learning/linear_probe/sentiment": {"values": [0.60, 0.61, 0.62], "trainable_params": 2,
-                                                    "mean": 0.61, "min": 0.60, "max": 0.62}}}
+def _store(tmp_path, rng_seed=0):
+    """A claims store with two MiniLM methods and TF-IDF at 3 seeds, 400 test examples, one run unbracketed."""
+    import numpy as np
+
+    from course_lib.experiments import claims, protocol
+
+    store = claims.RunStore(tmp_path / "runs.jsonl")
+    rng = np.random.default_rng(rng_seed)
+    for seed in (0, 1, 2):
+        for method, p, extra in (("full_finetune", 0.85, {"learning_rate": 1e-4, "bracketed": True, "best_epoch": 3,
+                                                          "max_epochs": 20, "capped": False}),
+                                 ("scratch", 0.60, {"learning_rate": 1e-3, "bracketed": False,
+                                                    "learning_rate_grid": [1e-4, 3e-4, 1e-3]}),
+                                 ("tfidf_truncated", 0.70, {})):
+            correct = rng.random(400) < p
+            store.put({"kind": "pretrained", "task": "rotten_tomatoes", "budget": 100, "seed": seed,
+                       "method": method},
+                      {"accuracy": float(correct.mean()), "test_correct": protocol.encode_correct(correct),
+                       "trainable_params": 10, **extra})
+    return store
 
 
-def test_a_ranking_is_stated_only_where_it_holds_at_every_seed():
-    held = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "full_finetune"),
-                                        ("01_transfer_learning", "linear_probe"), ("ft", "probe"))
-    assert held["holds"] and held["wins"] == 3 and held["sentence"].startswith("ft beat probe at all 3 seeds")
-    noisy = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "full_finetune"),
-                                         ("01_transfer_learning", "scratch"), ("ft", "scratch"))
-    assert noisy["holds"] is False and noisy["wins"] == 2
-    assert "within seed noise: ahead at 2 of 3 seeds" in noisy["sentence"]
-    reverse = summary.compare_across_seeds(SEEDS, ("01_transfer_learning", "linear_probe"),
-                                           ("01_transfer_learning", "full_finetune"), ("probe", "ft"))
-    assert reverse["wins"] == 0 and reverse["sentence"].startswith("ft beat probe at all 3 seeds")
-    assert "(mean 0.703 vs 0.610" in reverse["sentence"]  # the winner's mean first, as in the other order
-    assert summary.compare_across_seeds(None, ("a", "b"), ("c", "d"), ("x", "y"))["holds"] is None
-    with pytest.raises(KeyError, match="make claims"):
-        summary.seed_values(SEEDS, "04_adapters", "adapters")
+def test_run_store_resumes_and_builds_verdicts(tmp_path):
+    from course_lib.experiments import claims
+
+    store = _store(tmp_path)
+    again = claims.RunStore(tmp_path / "runs.jsonl")  # a rerun reads what is stored
+    assert again.runs.keys() == store.runs.keys() and len(again.runs) == 9
+    found = again.get({"kind": "pretrained", "task": "rotten_tomatoes", "budget": 100, "seed": 2,
+                       "method": "scratch"})
+    assert found is not None and found["bracketed"] is False
+    verdicts = claims.comparisons(again)
+    ft_bow = claims.protocol.find(verdicts, "rotten_tomatoes", "full_finetune", "tfidf_truncated", 100)
+    assert ft_bow["verdict"] == "a better" and ft_bow["seeds"] == [0, 1, 2] and ft_bow["n_test"] == 400
+    assert not ft_bow.get("note")
+    # scratch's learning rate sat on an edge: the interval excludes 0, but no ranking may be stated
+    ft_scratch = claims.protocol.find(verdicts, "rotten_tomatoes", "full_finetune", "scratch", 100)
+    assert ft_scratch["verdict"] == "a better" and "edge" in ft_scratch["note"]
+    assert claims.protocol.sentence(ft_scratch).startswith("full_finetune vs scratch: no ranking")
+    path = claims.write_comparisons(again, tmp_path)
+    payload = json.loads(path.read_text())
+    assert {"task", "budget", "a", "b", "mean_difference", "ci95", "verdict", "n_test", "seeds"} <= set(
+        payload["comparisons"][0])
+    assert all("test_correct" not in r for r in payload["runs"])
 
 
-def test_ladder_and_label_efficiency_read_the_claims_files():
-    efficiency = {"seeds": [0, 1], "budgets": [100, 500], "points": [
-        {"method": "pretrained_finetune", "train_examples": 500, "seed": 0, "accuracy": 0.80, "trainable_params": 5},
-        {"method": "pretrained_finetune", "train_examples": 500, "seed": 1, "accuracy": 0.84, "trainable_params": 5},
-        {"method": "tfidf_logreg", "train_examples": 100, "seed": 0, "accuracy": 0.6},
-        {"method": "tfidf_logreg", "train_examples": 100, "seed": 1, "accuracy": 0.7}]}
-    rows = summary.ladder_rows(SEEDS, efficiency)
-    assert [r["strategy"] for r in rows] == ["pretrained_finetune", "full_finetune", "scratch", "linear_probe"]
-    assert rows[0]["mean"] == pytest.approx(0.82) and rows[0]["min"] == 0.80 and rows[0]["n"] == 2
-    curves = summary.efficiency_curves(efficiency)
-    assert curves["tfidf_logreg"] == [{"n": 100, "mean": pytest.approx(0.65), "min": 0.6, "max": 0.7, "seeds": 2}]
-    assert summary.plot_ladder(rows) is not None and summary.plot_label_efficiency(efficiency) is not None
-    with pytest.raises(KeyError, match="no 'scratch' at 500 labels"):
-        summary.label_efficiency_point(efficiency, "scratch", 500)
-    point, why = summary.comparable_point(efficiency, "pretrained_finetune", 500, "offline")
-    assert point["mean"] == pytest.approx(0.82) and why == ""
-    for n, source, reason in [(500, "hub", "offline data"), (21758, "offline", "measured only at [500]"),
-                              (500, "offline", "not measured yet")]:
-        point, why = summary.comparable_point(None if reason.startswith("not") else efficiency,
-                                              "pretrained_finetune", n, source)
-        assert point is None and reason in why
+def test_verdicts_reach_a_chapter_only_for_its_own_scale(tmp_path):
+    from course_lib.experiments import claims
+
+    payload = json.loads(claims.write_comparisons(_store(tmp_path), tmp_path).read_text())
+    c, sentence = claims.verdict_for(payload, "rotten_tomatoes", "full_finetune", "tfidf_truncated", budget=100,
+                                     labels={"full_finetune": "fine-tuning"})
+    assert c is not None and sentence.startswith("fine-tuning beats tfidf_truncated")
+    c, sentence = claims.verdict_for(payload, "rotten_tomatoes", "full_finetune", "tfidf_truncated", budget=100,
+                                     profile="full", source="hub")
+    assert c is None and "not measured at this scale" in sentence
+    assert claims.verdict_for(payload, "imdb", "full_finetune", "scratch", budget=100)[0] is None
+    assert "not measured yet" in claims.verdict_for(None, "imdb", "a", "b")[1]
 
 
-def test_claims_files_come_from_the_results_folder_else_the_committed_ones(results_dir, tmp_path, monkeypatch):
-    """A folder of your own runs (``make chapter`` writes results/) has no claims files: the summary of those runs reads
-    the committed ones instead of failing on None (the hub rehearsal's chapter 7 did)."""
-    committed = tmp_path / "committed"
-    committed.mkdir()
-    (committed / summary.SEEDS_FILE).write_text(json.dumps({"runs": {"from": "committed"}}))
-    monkeypatch.setattr(summary, "COMMITTED_RESULTS_DIR", committed)
-    assert summary.read_committed(summary.SEEDS_FILE, results_dir) == {"runs": {"from": "committed"}}
-    (results_dir / summary.SEEDS_FILE).write_text(json.dumps({"runs": {"from": "yours"}}))
-    assert summary.read_committed(summary.SEEDS_FILE, results_dir) == {"runs": {"from": "yours"}}
-    assert summary.read_committed(summary.LABEL_EFFICIENCY_FILE, results_dir) is None  # in neither folder
+def test_summary_rows_plots_and_source_claims(tmp_path):
+    from course_lib.experiments import claims
+
+    payload = json.loads(claims.write_comparisons(_store(tmp_path), tmp_path).read_text())
+    rows = summary.method_rows(payload, "pretrained", "rotten_tomatoes", 100)
+    assert [r["method"] for r in rows] == ["full_finetune", "tfidf_truncated", "scratch"]
+    assert len(rows[0]["seeds"]) == 3 and rows[0]["min"] <= rows[0]["mean"] <= rows[0]["max"]
+    table = summary.protocol_table(rows)
+    assert table[2]["bracketed"] == "NO (edge)" and table[0]["best epoch / cap"] == "3 / 20"
+    assert summary.budgets_for(payload, "pretrained", "rotten_tomatoes") == [100]
+    curves = summary.efficiency_curves(payload, "rotten_tomatoes")
+    assert set(curves) == {"full_finetune", "scratch", "tfidf_truncated"} and curves["scratch"][0]["budget"] == 100
+    assert summary.plot_ladder(rows) is not None
+    assert summary.plot_label_efficiency(payload, "rotten_tomatoes") is not None
+    assert summary.plot_gains(payload, "rotten_tomatoes") is not None
+    claim_rows = summary.source_claims_table(payload)
+    ft_scratch = next(r for r in claim_rows if r["source claim"].startswith("full fine-tuning beats"))
+    assert ft_scratch["MiniLM, rotten_tomatoes, 100 labels"].startswith("no ranking")
+    assert summary.source_claims_table(None)[0]["this profile"].startswith("not measured")

@@ -1,7 +1,7 @@
 """Chapter 4: adapters on chapter 1's news-pretrained encoder, compared with chapter 1's strategies.
 
 The adapter layer is :mod:`course_lib.nn.adapters`; the data, sizes and the strategies' training are chapter 1's
-(:mod:`course_lib.chapters.ch01_transfer`), so that both chapters start from the same encoder. What chapter 4
+(:mod:`course_lib.experiments.encoder_transfer`), so that both chapters start from the same encoder. What chapter 4
 adds is reading chapter 1's results for the same run, to compare with them.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_lib.chapters.ch01_transfer import config_for  # noqa: F401  (chapter 4 runs with chapter 1's settings)
+from course_lib.experiments.encoder_transfer import config_for  # noqa: F401  (chapter 4 runs with chapter 1's settings)
 from course_lib.env import REPO_ROOT
 from course_lib.results import read_results
 

@@ -1,7 +1,7 @@
 """Chapter 5: LoRA experiments: the embedding-bag classifier (news -> sentiment), the CNN (task A -> task B),
 and the 3-D column-space picture of a low-rank update.
 
-The LoRA layer itself is :mod:`course_lib.nn.lora`; the text data are chapter 1's (:mod:`course_lib.chapters.ch01_transfer`).
+The LoRA layer itself is :mod:`course_lib.nn.lora`; the text data are chapter 1's (:mod:`course_lib.experiments.encoder_transfer`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.chapters.ch01_transfer import checkpoint_path, settings_digest
+from course_lib.experiments.encoder_transfer import checkpoint_path, settings_digest
 from course_lib.config import EVAL_BATCH_SIZE, Profile
 from course_lib.data.loaders import Sizes
 from course_lib.env import cache_dir
@@ -26,7 +26,7 @@ from course_lib.train.classifier import evaluate, load_weights, train_classifier
 class LoRAExperimentConfig:
     """Chapter 5 settings: the embedding-bag classifier (news -> sentiment) and the CNN (task A -> task B).
 
-    Text data sizes come from :func:`course_lib.chapters.ch01_transfer.config_for` (the same splits as chapters 1 and 4).
+    Text data sizes come from :func:`course_lib.experiments.encoder_transfer.config_for` (the same splits as chapters 1 and 4).
     """
 
     hidden: int = 128

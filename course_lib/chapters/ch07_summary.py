@@ -53,7 +53,7 @@ STRATEGIES = (
     Strategy("partial_unfreeze", "01_transfer_learning", "partial unfreezing", TRANSFORMER),
     Strategy("adapters", "04_adapters", "adapters", TRANSFORMER),
     Strategy("lora_encoder", "05_lora", "LoRA in the encoder", TRANSFORMER),
-    Strategy("tfidf_logreg", "01_transfer_learning", "TF-IDF + logistic regression", BASELINE),
+    Strategy("tfidf_truncated", "01_transfer_learning", "TF-IDF on the first 128 tokens", BASELINE),
     Strategy("lora", "05_lora", "LoRA", EMBEDDING_BAG),
     Strategy("lora_baseline_scratch", "05_lora", "LoRA's baseline (scratch)", EMBEDDING_BAG),
 )
@@ -164,85 +164,6 @@ def provenance(results: dict[str, dict[str, Any]]) -> str:
 
 
 MODEL_COLORS = {TRANSFORMER: "tab:blue", EMBEDDING_BAG: "tab:orange", BASELINE: "tab:gray"}
-PRETRAINED_LABEL = "MiniLM fine-tuned (pretrained baseline)"
-
-
-def ladder_rows(seeds: dict, efficiency: dict | None, train_examples: int = 500) -> list[dict[str, Any]]:
-    """Every sentiment strategy and baseline with its mean, min and max test accuracy over the seeds.
-
-    From ``seeds.json`` (the chapters' own runs at seeds 0, 1, 2) plus the pretrained MiniLM baseline from
-    ``label_efficiency.json`` at the chapters' label budget. Sorted by mean accuracy, best first.
-    """
-    rows = []
-    for s in STRATEGIES:
-        key = f"{s.chapter}/{s.name}/{SENTIMENT_TASK}"
-        if key not in seeds["runs"]:
-            continue
-        r = seeds["runs"][key]
-        rows.append({"strategy": s.name, "label": s.label, "model": s.model, "mean": r["mean"], "min": r["min"],
-                     "max": r["max"], "n": len(r["values"]), "trainable_params": r["trainable_params"]})
-    if efficiency is not None:
-        point = label_efficiency_point(efficiency, "pretrained_finetune", train_examples)
-        rows.append({"strategy": "pretrained_finetune", "label": PRETRAINED_LABEL, "model": BASELINE,
-                     "mean": point["mean"], "min": point["min"], "max": point["max"], "n": len(point["seeds"]),
-                     "trainable_params": point["trainable_params"]})
-    return sorted(rows, key=lambda r: -r["mean"])
-
-
-def plot_ladder(rows: list[dict[str, Any]], ax=None):
-    """The whole ladder: mean test accuracy over the seeds (bar: range) against trainable parameters (log)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 5.2))
-    for r in rows:
-        color = MODEL_COLORS[r["model"]]
-        ax.errorbar(r["trainable_params"], r["mean"], yerr=[[r["mean"] - r["min"]], [r["max"] - r["mean"]]],
-                    fmt="o", color=color, capsize=4, ms=7)
-        ax.annotate(f"{r['label']}  {r['mean']:.3f}", (r["trainable_params"], r["mean"]), xytext=(7, -3),
-                    textcoords="offset points", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlim(left=min(r["trainable_params"] for r in rows) / 3, right=max(r["trainable_params"] for r in rows) * 40)
-    ax.set(xlabel="trainable parameters (log scale)", ylabel="sentiment test accuracy (mean; bar: min-max over seeds)",
-           title="The ladder: every strategy and baseline, 500 labelled IMDB reviews")
-    ax.legend(handles=[Patch(color=c, label=m) for m, c in MODEL_COLORS.items()], loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.figure.tight_layout()
-    return ax
-
-
-EFFICIENCY_LABELS = {"tfidf_logreg": "TF-IDF + logistic regression", "scratch": "encoder from scratch",
-                     "full_finetune": "news-pretrained encoder, fine-tuned", "pretrained_finetune": "MiniLM fine-tuned"}
-
-
-def efficiency_curves(efficiency: dict) -> dict[str, list[dict]]:
-    """``{method: [{"n", "mean", "min", "max", "seeds"}]}`` from ``label_efficiency.json``, by label budget."""
-    curves: dict[str, dict[int, list[float]]] = {}
-    for p in efficiency["points"]:
-        curves.setdefault(p["method"], {}).setdefault(p["train_examples"], []).append(p["accuracy"])
-    return {m: [{"n": n, "mean": sum(v) / len(v), "min": min(v), "max": max(v), "seeds": len(v)}
-                for n, v in sorted(by_n.items())] for m, by_n in curves.items()}
-
-
-def plot_label_efficiency(efficiency: dict, ax=None):
-    """Test accuracy against the number of labelled reviews (log x), mean over seeds with the min-max band."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 4.5))
-    for method, points in efficiency_curves(efficiency).items():
-        n = [p["n"] for p in points]
-        line, = ax.plot(n, [p["mean"] for p in points], "o-", label=EFFICIENCY_LABELS.get(method, method))
-        ax.fill_between(n, [p["min"] for p in points], [p["max"] for p in points], color=line.get_color(), alpha=0.2)
-    ax.set_xscale("log")
-    ax.set(xlabel="labelled training reviews (log scale)", ylabel="test accuracy (2,000 held-out reviews)",
-           title=f"Label efficiency (mean over seeds {', '.join(map(str, efficiency['seeds']))}; band: min-max)")
-    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    ax.figure.tight_layout()
-    return ax
 
 
 def _percent(v: float) -> str:
@@ -299,8 +220,8 @@ def plot_trainable(rows: list[dict[str, Any]], ax=None):
     colors = [MODEL_COLORS[r["model"]] for r in rows]
     bars = ax.barh([r["label"] for r in rows], [r["trainable_params"] for r in rows], color=colors)
     for bar, r in zip(bars, rows):
-        share = f" ({r['trainable_params'] / r['total_params']:.2%} of {r['total_params']:,})" if r["total_params"] else ""
-        ax.annotate(f"{r['trainable_params']:,}{share}", (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+        # no share of a total: totals differ by model and count frozen word vectors in some and not in others
+        ax.annotate(f"{r['trainable_params']:,}", (bar.get_width(), bar.get_y() + bar.get_height() / 2),
                     xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlim(right=max(r["trainable_params"] for r in rows) * 30 if rows else 10)
@@ -355,86 +276,214 @@ def _minutes(seconds: float) -> str:
     return f"{m} min {s:02d} s" if m else f"{s} s"
 
 
-# ----------------------------------------------------------------------------------------- claims across seeds
+# ------------------------------------------------------------------------------- the protocol's committed verdicts
 
-SEEDS_FILE = "seeds.json"
-LABEL_EFFICIENCY_FILE = "label_efficiency.json"
-
-
-def read_committed(name: str, results_dir: str | Path | None = None) -> dict | None:
-    """A file written by ``make claims`` (``scripts/claims.py``): from ``results_dir`` if it holds one, else from
-    ``book/_results`` (where ``make claims`` writes), else None.
-
-    A results folder of your own runs (``make chapter`` writes ``results/``) has no claims files, so the summary of
-    those runs still reads the committed ones, as chapters 1, 4 and 5 do.
-    """
-    for folder in dict.fromkeys((default_results_dir(results_dir), COMMITTED_RESULTS_DIR)):
-        path = folder / name
-        if path.exists():
-            return json.loads(path.read_text())
-    return None
+METHOD_LABELS = {
+    "scratch": "trained from scratch", "full_finetune": "full fine-tuning", "linear_probe": "linear probing",
+    "partial_unfreeze": "partial unfreezing", "adapters": "adapters", "lora_encoder": "LoRA in the encoder",
+    "lora": "LoRA", "lora_baseline_scratch": "embedding bag from scratch",
+    "tfidf_whole": "TF-IDF on whole texts", "tfidf_truncated": "TF-IDF on the text the models read",
+}
+EXPERIMENTS = {"encoder": "small encoder, news -> sentiment (the source's experiment)",
+               "pretrained": "real pretrained encoder (all-MiniLM-L6-v2)"}
 
 
-def seed_values(seeds: dict, chapter: str, name: str, task: str = SENTIMENT_TASK) -> list[float]:
-    """The per-seed test values of run ``name`` of ``chapter`` in ``seeds.json``; the error says what to run."""
-    key = f"{chapter}/{name}/{task}"
-    if key not in seeds["runs"]:
-        raise KeyError(f"{key} is not in {SEEDS_FILE}: run `make claims` (scripts/claims.py seeds)")
-    return list(seeds["runs"][key]["values"])
+def method_label(kind: str, method: str) -> str:
+    """A human name for ``method`` in experiment ``kind`` (``"encoder"`` or ``"pretrained"``)."""
+    from course_lib.experiments import pretrained
+
+    if kind == "pretrained" and method in pretrained.LABELS:
+        return pretrained.LABELS[method]
+    if kind == "encoder" and method in ("lora", "lora_baseline_scratch"):
+        return {"lora": "LoRA (embedding bag)", "lora_baseline_scratch": "embedding bag from scratch"}[method]
+    return METHOD_LABELS.get(method, method)
 
 
-def compare_across_seeds(seeds: dict | None, a: tuple[str, str], b: tuple[str, str], labels: tuple[str, str],
-                         task: str = SENTIMENT_TASK) -> dict:
-    """Does run ``a`` (chapter, name) beat run ``b`` at every seed of ``seeds.json``?
+def labels_for(kind: str) -> dict[str, str]:
+    names = set(METHOD_LABELS) | {"full_finetune", "scratch", "linear_probe", "partial_unfreeze", "adapters", "lora"}
+    return {m: method_label(kind, m) for m in names}
 
-    Returns ``{"holds": bool | None, "wins": k, "seeds": n, "mean_a", "mean_b", "sentence"}``. The sentence is what a
-    chapter may say: a ranking only where it held at every seed, otherwise that the difference is within seed noise.
-    Without a seeds file (``None``) nothing may be ranked and the sentence says so.
-    """
-    if seeds is None:
-        return {"holds": None, "wins": 0, "seeds": 0, "mean_a": None, "mean_b": None,
-                "sentence": f"{labels[0]} vs {labels[1]}: no seeds file yet (run `make claims`), so no ranking"}
-    va, vb = seed_values(seeds, *a, task=task), seed_values(seeds, *b, task=task)
-    wins, n = sum(x > y for x, y in zip(va, vb)), len(va)
-    ma, mb = sum(va) / n, sum(vb) / n
-    means = f"mean {ma:.3f} vs {mb:.3f} over seeds {', '.join(map(str, seeds['seeds']))}"
-    if wins == n:
-        sentence = f"{labels[0]} beat {labels[1]} at all {n} seeds ({means})"
-    elif wins == 0:
-        means = f"mean {mb:.3f} vs {ma:.3f} over seeds {', '.join(map(str, seeds['seeds']))}"
-        sentence = f"{labels[1]} beat {labels[0]} at all {n} seeds ({means})"
+
+def run_groups(payload: dict) -> dict[tuple, dict[str, list[dict]]]:
+    """``{(kind, task, budget): {method: [run per seed]}}`` from ``comparisons.json``'s ``runs``."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in payload["runs"]:
+        kind = "encoder" if r["kind"] == "encoder" else "pretrained"
+        groups.setdefault((kind, r["task"], r["budget"]), {}).setdefault(r["method"], []).append(r)
+    return groups
+
+
+def method_rows(payload: dict, kind: str, task: str, budget: int) -> list[dict[str, Any]]:
+    """Mean, min and max test accuracy over seeds of every method measured at (``kind``, ``task``, ``budget``),
+    with what the protocol recorded (learning rate, bracketed, capped). Best first."""
+    rows = []
+    for method, runs in run_groups(payload).get((kind, task, budget), {}).items():
+        acc = [r["accuracy"] for r in runs]
+        rows.append({"method": method, "label": method_label(kind, method), "mean": sum(acc) / len(acc),
+                     "min": min(acc), "max": max(acc), "seeds": sorted(r["seed"] for r in runs),
+                     "trainable_params": runs[0].get("trainable_params"),
+                     "learning_rate": runs[0].get("learning_rate"), "bracketed": runs[0].get("bracketed"),
+                     "capped": any(r.get("capped") for r in runs),
+                     "best_epoch": max((r.get("best_epoch") or 0) for r in runs),
+                     "max_epochs": min((r.get("max_epochs") or 0) for r in runs)})
+    return sorted(rows, key=lambda r: -r["mean"])
+
+
+def protocol_table(rows: list[dict]) -> list[dict]:
+    """What a reader needs to trust a row: learning-rate grid edge, epoch cap, seeds."""
+    out = []
+    for r in rows:
+        lr = "-" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
+        bracket = {None: "-", True: "yes", False: "NO (edge)"}[r["bracketed"]]
+        out.append({"method": r["label"], "mean": r["mean"], "min-max": f"{r['min']:.3f}-{r['max']:.3f}",
+                    "seeds": len(r["seeds"]), "learning rate": lr, "bracketed": bracket,
+                    "best epoch / cap": "-" if not r["max_epochs"] else f"{r['best_epoch']} / {r['max_epochs']}",
+                    "capped": "YES" if r["capped"] else "no"})
+    return out
+
+
+def budgets_for(payload: dict, kind: str, task: str) -> list[int]:
+    return sorted({b for (k, t, b) in run_groups(payload) if (k, t) == (kind, task)})
+
+
+def efficiency_curves(payload: dict, task: str, kind: str = "pretrained") -> dict[str, list[dict]]:
+    """``{method: [{"budget", "mean", "min", "max", "seeds"}]}`` across label budgets (every seed measured)."""
+    curves: dict[str, list[dict]] = {}
+    for budget in budgets_for(payload, kind, task):
+        for r in method_rows(payload, kind, task, budget):
+            curves.setdefault(r["method"], []).append({"budget": budget, **{k: r[k] for k in ("mean", "min", "max",
+                                                                                               "seeds")}})
+    return curves
+
+
+def plot_label_efficiency(payload: dict, task: str, ax=None, kind: str = "pretrained"):
+    """Test accuracy against the label budget (log x), mean over seeds with the min-max band, one line per method."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.2))
+    for method, pts in sorted(efficiency_curves(payload, task, kind).items()):
+        x = [p["budget"] for p in pts]
+        style = "--" if method.startswith("tfidf") else "o-"
+        line, = ax.plot(x, [p["mean"] for p in pts], style, label=method_label(kind, method), ms=4)
+        ax.fill_between(x, [p["min"] for p in pts], [p["max"] for p in pts], color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled examples (training + validation, log scale)", ylabel="test accuracy",
+           title=f"{task}: accuracy by label budget (mean over seeds; band: min-max)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_gains(payload: dict, task: str, baseline: str = "tfidf_truncated", ax=None, kind: str = "pretrained"):
+    """Each method minus ``baseline`` (points of accuracy) with its paired 95% interval, per label budget."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.2))
+    rows = [c for c in payload["comparisons"] if c["task"] == task and c["b"] == baseline
+            and c["experiment"].startswith("MiniLM" if kind == "pretrained" else "small")]
+    methods = sorted({c["a"] for c in rows})
+    for i, method in enumerate(methods):
+        pts = sorted((c for c in rows if c["a"] == method), key=lambda c: c["budget"])
+        x = [c["budget"] * (1 + 0.06 * (i - len(methods) / 2)) for c in pts]  # nudge so intervals do not overlap
+        y = [100 * c["mean_difference"] for c in pts]
+        err = [[100 * (c["mean_difference"] - c["ci95"][0]) for c in pts],
+               [100 * (c["ci95"][1] - c["mean_difference"]) for c in pts]]
+        ax.errorbar(x, y, yerr=err, fmt="o-", capsize=3, label=method_label(kind, method), ms=4)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled examples (log scale)", ylabel=f"points above {method_label(kind, baseline)}",
+           title=f"{task}: gain over {method_label(kind, baseline)} (paired 95% interval)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_ladder(rows: list[dict[str, Any]], ax=None, title: str = ""):
+    """Mean test accuracy over the seeds (bar: min-max) against trainable parameters (log scale)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4.8))
+    for r in rows:
+        if not r["trainable_params"]:
+            continue
+        color = "tab:gray" if r["method"].startswith("tfidf") else ("tab:orange" if "bag" in r["label"] else
+                                                                    "tab:blue")
+        marker = "x" if r["capped"] or r["bracketed"] is False else "o"
+        ax.errorbar(r["trainable_params"], r["mean"], yerr=[[r["mean"] - r["min"]], [r["max"] - r["mean"]]],
+                    fmt=marker, color=color, capsize=4, ms=7)
+        ax.annotate(f"{r['label']}  {r['mean']:.3f}", (r["trainable_params"], r["mean"]), xytext=(7, -3),
+                    textcoords="offset points", fontsize=8)
+    params = [r["trainable_params"] for r in rows if r["trainable_params"]]
+    ax.set_xscale("log")
+    ax.set_xlim(left=min(params) / 3, right=max(params) * 40)
+    ax.set(xlabel="trainable parameters (log scale)", ylabel="test accuracy (mean; bar: min-max over seeds)",
+           title=title)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color="tab:blue", label="Transformer encoder"),
+                       Patch(color="tab:orange", label="embedding-bag MLP (another model)"),
+                       Patch(color="tab:gray", label="bag-of-words baseline")], loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+# The source notebooks' claims, and the comparison that tests each. "close" claims hold when the difference is
+# not significant or favours the first method.
+SOURCE_CLAIMS = (
+    {"claim": "full fine-tuning beats training from scratch", "a": "full_finetune", "b": "scratch",
+     "source": "0.86 vs 0.83", "holds_if": "a better"},
+    {"claim": "linear probing trails full fine-tuning", "a": "full_finetune", "b": "linear_probe",
+     "source": "0.86 vs 0.64", "holds_if": "a better"},
+    {"claim": "adapters come close to full fine-tuning", "a": "adapters", "b": "full_finetune",
+     "source": "0.856 vs 0.86", "holds_if": "not b better"},
+    {"claim": "LoRA (embedding bag) beats the same model from scratch", "a": "lora", "b": "lora_baseline_scratch",
+     "source": "0.692 vs 0.662", "holds_if": "a better"},
+)
+
+
+def _claim_outcome(c: dict | None, holds_if: str) -> str:
+    if c is None:
+        return "not measured at this profile"
+    if c.get("note"):
+        return "no ranking (" + c["note"] + ")"
+    d = f"{100 * c['mean_difference']:+.1f} [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]"
+    if holds_if == "not b better":
+        ok = c["verdict"] != "b better"
     else:
-        sentence = (f"{labels[0]} vs {labels[1]} is within seed noise: ahead at {wins} of {n} seeds ({means})")
-    return {"holds": wins == n, "wins": wins, "seeds": n, "mean_a": ma, "mean_b": mb, "sentence": sentence}
+        ok = c["verdict"] == holds_if
+    if ok:
+        return f"reproduced ({d})"
+    return f"not reproduced ({d}{', indistinguishable' if c['verdict'] == 'indistinguishable' else ''})"
 
 
-def label_efficiency_point(efficiency: dict | None, method: str, train_examples: int) -> dict:
-    """Mean, range and seeds of ``method`` at ``train_examples`` labels in ``label_efficiency.json``."""
-    if efficiency is None:
-        raise FileNotFoundError(f"No {LABEL_EFFICIENCY_FILE} in {COMMITTED_RESULTS_DIR}: run `make claims` "
-                                "(scripts/claims.py label-efficiency)")
-    pts = [p for p in efficiency["points"] if p["method"] == method and p["train_examples"] == train_examples]
-    if not pts:
-        raise KeyError(f"{LABEL_EFFICIENCY_FILE} has no {method!r} at {train_examples} labels: rerun "
-                       "scripts/claims.py label-efficiency")
-    values = [p["accuracy"] for p in pts]
-    return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
-            "seeds": sorted(p["seed"] for p in pts), "trainable_params": pts[0].get("trainable_params")}
+def source_claims_table(payload: dict | None) -> list[dict]:
+    """Each source claim -> reproduced / not reproduced / not measured, in each experiment and budget, with the
+    paired difference in points and its 95% interval."""
+    from course_lib.experiments import protocol
 
-
-def comparable_point(efficiency: dict | None, method: str, train_examples: int, source: str
-                     ) -> tuple[dict | None, str]:
-    """``(point, why)``: :func:`label_efficiency_point` where the committed measurement compares with this run.
-
-    The committed file was measured offline at a few label budgets; a hub run (other data) or a budget it does not
-    hold (the full profile's 20,000+ reviews) gets ``(None, reason)`` instead of a number that looks comparable.
-    """
-    if efficiency is None:
-        return None, "not measured yet (run `make claims`)"
-    if source != "offline":
-        return None, f"the committed measurement is offline data; this run's source is {source!r}"
-    budgets = sorted({p["train_examples"] for p in efficiency["points"] if p["method"] == method})
-    if train_examples not in budgets:
-        return None, f"measured only at {budgets} labels, this run has {train_examples:,}"
-    return label_efficiency_point(efficiency, method, train_examples), ""
-
+    rows = []
+    for claim in SOURCE_CLAIMS:
+        row = {"source claim": claim["claim"], "source's numbers (full IMDB)": claim["source"]}
+        if payload is None:
+            row["this profile"] = "not measured (run `make claims`)"
+            rows.append(row)
+            continue
+        for (kind, task, budget) in sorted(run_groups(payload), key=str):
+            c = protocol.find([x for x in payload["comparisons"] if x["experiment"].startswith(
+                "small" if kind == "encoder" else "MiniLM")], task, claim["a"], claim["b"], budget)
+            if c is None and kind == "pretrained" and claim["a"] == "lora":
+                continue
+            label = (f"small encoder, {budget:,} labels" if kind == "encoder"
+                     else f"MiniLM, {task}, {budget:,} labels")
+            if c is None and kind == "pretrained" and not {claim["a"], claim["b"]} <= set(
+                    run_groups(payload)[(kind, task, budget)]):
+                continue
+            row[label] = _claim_outcome(c, claim["holds_if"])
+        rows.append(row)
+    return rows

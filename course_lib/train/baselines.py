@@ -5,7 +5,7 @@
   500 reviews does not. Its regularisation ``C`` is picked on the validation split.
 - :func:`majority_baseline`: always the most frequent training label (scikit-learn's ``DummyClassifier``).
 
-The pretrained-Transformer baseline of chapter 1 is :func:`course_lib.chapters.ch01_transfer.finetune_pretrained`.
+The pretrained-Transformer comparison is :mod:`course_lib.experiments.pretrained`.
 """
 
 from __future__ import annotations
@@ -25,17 +25,21 @@ class BaselineResult:
     total_params: int | None = None
 
 
-def tfidf_logreg(train, validation, test, *, c_grid=C_GRID, seed: int = 0) -> BaselineResult:
+def tfidf_logreg(train, validation, test, *, c_grid=C_GRID, seed: int = 0, truncate=None) -> BaselineResult:
     """TF-IDF (1-2-grams, sublinear tf) + logistic regression; ``C`` chosen on ``validation``, tested on ``test``.
 
     ``train``/``validation``/``test`` are ``datasets.Dataset`` (or dicts) with ``text`` and ``label`` columns.
+    ``truncate``: a function ``list[str] -> list[str]`` that cuts every text to what the compared model reads (its
+    first 128 tokens, say): a baseline that reads whole reviews while the models read their first tokens wins
+    partly by reading more. The result's ``setting["correct"]`` says, per test example, whether it was right.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    cut = truncate or list
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    x_train = vectorizer.fit_transform(list(train["text"]))
-    x_val, x_test = vectorizer.transform(list(validation["text"])), vectorizer.transform(list(test["text"]))
+    x_train = vectorizer.fit_transform(cut(list(train["text"])))
+    x_val, x_test = vectorizer.transform(cut(list(validation["text"]))), vectorizer.transform(cut(list(test["text"])))
     y_train, y_val, y_test = list(train["label"]), list(validation["label"]), list(test["label"])
     best = None
     for c in c_grid:
@@ -45,8 +49,9 @@ def tfidf_logreg(train, validation, test, *, c_grid=C_GRID, seed: int = 0) -> Ba
             best = (val, c, clf)
     val, c, clf = best
     n_params = int(clf.coef_.size + clf.intercept_.size)
-    return BaselineResult("tfidf_logreg", float(clf.score(x_test, y_test)), float(val), {"C": c},
-                          trainable_params=n_params, total_params=n_params)
+    correct = [bool(p == y) for p, y in zip(clf.predict(x_test), y_test)]
+    return BaselineResult("tfidf_logreg", float(sum(correct) / max(len(correct), 1)), float(val),
+                          {"C": c, "correct": correct}, trainable_params=n_params, total_params=n_params)
 
 
 def majority_baseline(train_labels, test_labels) -> tuple[int, float]:

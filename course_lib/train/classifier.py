@@ -37,12 +37,18 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     best_epoch: int = 0
+    max_epochs: int = 0  # the epoch cap the loop ran under
     examples_per_second: float = 0.0
     step_loss: list[float] = field(default_factory=list)  # every optimizer step (train_native keeps it)
 
     @property
     def best_val_accuracy(self) -> float:
         return self.val_accuracy[self.best_epoch - 1] if self.val_accuracy else float("nan")
+
+    @property
+    def capped(self) -> bool:
+        """The best epoch was the last one allowed: validation might still have been improving."""
+        return self.max_epochs > 0 and self.best_epoch >= self.max_epochs
 
     @property
     def seconds(self) -> float:
@@ -63,27 +69,88 @@ def forward_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None, *,
-             gather: Callable | None = None) -> dict[str, float]:
-    """Mean cross-entropy loss and accuracy of ``model`` over ``loader``.
+             gather: Callable | None = None, predictions: bool = False) -> dict:
+    """Mean cross-entropy loss and accuracy of ``model`` over ``loader`` (in eval mode: no dropout).
 
     ``gather``: for a loader that ``accelerate`` split over processes, ``accelerator.gather_for_metrics``; each
     batch's logits and labels are then collected from every process (without the samples repeated to even out the
     last batch), so every process measures the whole validation set and gets the same numbers.
+    ``predictions``: also return ``"correct"``, a list saying for each example (in loader order) whether it was
+    classified correctly: what the paired comparisons of :mod:`course_lib.experiments.protocol` need.
     """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    loss_sum, correct, count = 0.0, 0, 0
+    loss_sum, correct, count, per_example = 0.0, 0, 0, []
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         logits, labels = forward_batch(model, batch), batch["labels"]  # (B, C), (B,)
         if gather is not None:
             logits, labels = gather((logits, labels))
         loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
-        correct += (logits.argmax(-1) == labels).sum().item()
+        hits = logits.argmax(-1) == labels  # (B,)
+        correct += hits.sum().item()
         count += labels.numel()
+        if predictions:
+            per_example += hits.tolist()
     model.train(was_training)
-    return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+    out = {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+    if predictions:
+        out["correct"] = per_example
+    return out
+
+
+def train_mode(model: nn.Module) -> nn.Module:
+    """``model.train()``, except that every module whose parameters are all frozen runs in eval mode.
+
+    A frozen encoder under a linear probe, or the frozen base layers under adapters, should compute what they
+    computed when they were trained, not a dropout-perturbed version of it: freezing is about the weights
+    (``requires_grad``), eval mode about the computation (dropout). Modules without parameters of their own (a
+    dropout inside a trained layer) follow their parent.
+    """
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+    return model
+
+
+@torch.no_grad()
+def head_inputs(model: nn.Module, loader: DataLoader, head_name: str = "classifier") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features, labels)``: what ``model.<head_name>`` receives for every example of ``loader``, in eval mode.
+
+    A linear probe trains only the head on top of a frozen body, so the body's output never changes: compute it
+    once (no dropout) and train the head on the stored features, instead of running the whole body every epoch.
+    """
+    head = model.get_submodule(head_name)
+    device = next(model.parameters()).device
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().cpu()))
+    was_training = model.training
+    model.eval()
+    labels = []
+    try:
+        for batch in loader:
+            forward_batch(model, {k: v.to(device) for k, v in batch.items()})
+            labels.append(batch["labels"].cpu())
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return torch.cat(captured), torch.cat(labels)
+
+
+def feature_loader(features: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool,
+                   seed: int = 0) -> DataLoader:
+    """Batches ``{"features": (B, d), "labels": (B,)}`` of precomputed features (see :func:`head_inputs`)."""
+    from torch.utils.data import TensorDataset
+
+    def collate(rows):
+        x, y = zip(*rows)
+        return {"features": torch.stack(x), "labels": torch.stack(y)}
+
+    return DataLoader(TensorDataset(features, labels), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, names: Iterable[str] | None = None) -> Path:
@@ -164,9 +231,9 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     # several processes measure the validation set together: each batch's logits and labels are gathered (the
     # validation loader must not be shuffled: accelerate drops the repeated samples at its end)
     gather = accelerator.gather_for_metrics if accelerator.num_processes > 1 else None
-    history, best, stale, n_examples, train_time = History(), -1.0, 0, 0, 0.0
+    history, best, stale, n_examples, train_time = History(max_epochs=epochs), -1.0, 0, 0, 0.0
     for epoch in range(1, epochs + 1):
-        model.train()
+        train_mode(model)  # frozen modules stay in eval mode (no dropout)
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False, disable=not show_progress())
         for batch in bar:

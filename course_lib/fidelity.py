@@ -22,8 +22,8 @@ import warnings
 
 with warnings.catch_warnings():  # the first import of tqdm.auto warns about ipywidgets, with a machine-specific path
     warnings.simplefilter("ignore")
-    from course_lib.chapters import (ch01_transfer, ch02_inference, ch03_mlm, ch04_adapters, ch05_lora,
-                                     ch06_finetune, ch06_sft)
+    from course_lib.chapters import ch02_inference, ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
+    from course_lib.experiments import encoder_transfer as ch01_transfer
 from course_lib.config import Profile
 from course_lib.env import quiet_hf
 from course_lib.data import corpora
