@@ -77,10 +77,11 @@ grade: setup
 	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest --nbval learner/$(NB).ipynb \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-## What the book's rankings rest on (not part of `make test`; ~1 hour on 2 cores): learning rates picked on validation,
-## chapters 1, 4 and 5 at seeds 0, 1, 2, and accuracy against the number of labels. Writes book/_results/*.json.
+## What the book's rankings rest on (not part of `make test`): every compared strategy at seeds 0, 1, 2 under one
+## protocol (course_lib/experiments/claims.py says what and how long). Resumable: finished runs are stored in
+## book/_results/claims_runs.jsonl and skipped on rerun; verdicts go to book/_results/comparisons.json.
 claims: setup
-	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(PY) scripts/claims.py tune seeds label-efficiency-pretrained label-efficiency
+	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(PY) scripts/claims.py baselines encoder pretrained compare
 
 ## Benchmarks: ratios measured side by side in one run.
 bench: setup

@@ -3,7 +3,7 @@
 
 Usage::
 
-    python scripts/claims.py baselines pretrained encoder compare   # all steps, in this order (make claims)
+    python scripts/claims.py baselines encoder pretrained compare   # all steps, in this order (make claims)
     python scripts/claims.py compare                                 # only rebuild comparisons.json
 
 Every finished run is stored at once in ``book/_results/claims_runs.jsonl``: an interrupted run resumes where it
@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-STEPS = ("baselines", "pretrained", "encoder", "compare")
+STEPS = ("baselines", "encoder", "pretrained", "compare")
 
 
 def main(argv: list[str]) -> int:

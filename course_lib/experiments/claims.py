@@ -175,10 +175,11 @@ def run_pretrained(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     from course_lib.experiments import pretrained
 
     path = pretrained.minilm_path(SOURCE)
-    order = [(t, plan.tuning_budget, 0) for t in plan.pretrained_tasks]
-    order += [(t, b, s) for t in plan.pretrained_tasks for b in plan.pretrained_budgets for s in plan.seeds
-              if (b, s) != (plan.tuning_budget, 0)]
-    todo = [(t, b, s, name) for t, b, s in order for name in plan.pretrained_strategies]
+    # the searches first; then, budget by budget, each strategy at every seed (a strategy with all its seeds is a
+    # usable comparison even if the run is stopped before the next one)
+    todo = [(t, plan.tuning_budget, 0, name) for t in plan.pretrained_tasks for name in plan.pretrained_strategies]
+    todo += [(t, b, s, name) for t in plan.pretrained_tasks for b in plan.pretrained_budgets
+             for name in plan.pretrained_strategies for s in plan.seeds if (b, s) != (plan.tuning_budget, 0)]
     progress = Progress(len(todo), log)
     for task, budget, seed, name in todo:
         start = time.perf_counter()
@@ -211,8 +212,8 @@ def run_encoder(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     The chapter-1 strategies on the news-pretrained encoder, chapter 5's embedding-bag runs, and TF-IDF on the whole
     reviews and on the first ``max_len`` tokens the encoder reads, all on the same splits.
     """
-    from course_lib.chapters import ch05_lora
     from course_lib.config import Profile, start_chapter
+    from course_lib.experiments import bag_transfer as ch05_lora
     from course_lib.data.text import basic_english
     from course_lib.experiments import encoder_transfer as transfer
     from course_lib.train.baselines import tfidf_logreg

@@ -32,8 +32,8 @@ from course_lib.train.classifier import (History, evaluate, feature_loader, head
 
 
 # The starting learning-rate grid of every compared run; `make claims` widens it while the best value is on an edge
-# (course_lib.experiments.protocol.search_learning_rate) and writes book/_results/lr_sweep.json; tests/test_transfer.py
-# checks that the settings below are its choices.
+# (course_lib.experiments.protocol.search_learning_rate) and stores the searches in book/_results/claims_runs.jsonl;
+# tests/test_transfer.py checks that the settings below are its choices.
 LR_GRID = (1e-3, 3e-3, 1e-2)
 STRATEGIES = ("scratch", "full_finetune", "linear_probe", "partial_unfreeze", "adapters", "lora_encoder")
 
@@ -67,7 +67,7 @@ class TransferConfig:
         return self.learning_rates[strategy]
 
 
-FAST_LEARNING_RATES = {"scratch": 3e-3, "full_finetune": 1e-3, "linear_probe": 1e-2, "partial_unfreeze": 1e-3,
+FAST_LEARNING_RATES = {"scratch": 3e-3, "full_finetune": 3.33e-4, "linear_probe": 1e-2, "partial_unfreeze": 3e-3,
                        "adapters": 3e-3, "lora_encoder": 1e-2}
 
 
