@@ -151,6 +151,15 @@ def cache_key(*parts: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (an 822 MiB archive never sits in memory whole)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 @contextlib.contextmanager
 def publish(path: str | os.PathLike) -> Iterator[Path]:
     """Write a file or folder into the cache atomically: ``with publish(final) as staging: <write staging>``.

@@ -22,7 +22,6 @@ overrides all of this.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.config import check_source
-from course_lib.env import cache_dir, cache_key, publish
+from course_lib.env import cache_dir, cache_key, file_sha256, publish
 from course_lib.hub import minilm_dir
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
@@ -193,14 +192,6 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     return write_glove(out, [vocab_lines[i] for i in keep], reduced.astype(np.float32))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _is_sha256(etag: str | None) -> bool:
     return bool(etag) and len(etag) == 64 and all(c in "0123456789abcdef" for c in etag)
 
@@ -243,7 +234,7 @@ def hub_glove_file(member: str = GLOVE_MEMBER) -> Path:
     out = cache_dir("vectors", "glove.6B", key) / member
     if out.exists():
         return out
-    if sha is not None and _sha256(archive) != sha:
+    if sha is not None and file_sha256(archive) != sha:
         raise ValueError(f"{archive} does not have the sha256 {sha[:12]}... it was published with: delete it and "
                          "run again to download it afresh")
     with zipfile.ZipFile(archive) as zf:
