@@ -32,7 +32,8 @@ def execute(md: Path, timeout: int = 1200) -> float:
                        "COURSE_LIB_PROGRESS": "0", "TOKENIZERS_PARALLELISM": "false",
                        "COURSE_LIB_RESULTS_DIR": str(COMMITTED_RESULTS)})
     start, wall_start = time.perf_counter(), time.time()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(md.parent)}}).execute()
     elapsed = time.perf_counter() - start
     results = COMMITTED_RESULTS / f"{md.stem}.json"
     if results.exists() and results.stat().st_mtime >= wall_start:  # the whole notebook's time, kernel start included

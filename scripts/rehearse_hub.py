@@ -222,7 +222,8 @@ HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
     HubDataset("Salesforce/wikitext", "wikitext-2-raw-v1",
                {s: f"wikitext-2-raw-v1/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")},
                (("text", STRING),), extra_configs=("wikitext-103-raw-v1", "wikitext-103-v1", "wikitext-2-v1")),
-    # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs; "eval" becomes "test"
+    # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs;
+    # "eval" becomes "test"
     HubDataset("timdettmers/openassistant-guanaco", "default",
                {"train": "openassistant_best_replies_train.jsonl", "test": "openassistant_best_replies_eval.jsonl"},
                (("text", STRING),), card=False),
@@ -775,9 +776,9 @@ def glove_zip(texts: list[str]) -> bytes:
     import numpy as np
     from safetensors.numpy import load_file
 
-    from course_lib.hub import minilm_dir
     from course_lib.data.text import basic_english
     from course_lib.data.vectors import minilm_whole_words
+    from course_lib.hub import minilm_dir
 
     vocab = (minilm_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n")
     weights = load_file(str(minilm_dir() / "model.safetensors"))
@@ -823,7 +824,8 @@ def build_datasets(hf_home: Path, repos: list[str] | None = None, scale: float =
 
 
 def build(hf_home: Path) -> dict:
-    """Build the whole rehearsal cache in ``hf_home``; returns a manifest (also written to ``hf_home/rehearsal.json``)."""
+    """Build the whole rehearsal cache in ``hf_home``; returns a manifest (also written to
+    ``hf_home/rehearsal.json``)."""
     import datasets
     import torch
     import transformers
@@ -869,9 +871,8 @@ def verify() -> list[str]:
     from huggingface_hub import hf_hub_download
     from transformers import AutoConfig, AutoTokenizer, pipeline
 
+    from course_lib.data import corpora, images
     from course_lib.data import loaders as data
-    from course_lib.data import images
-    from course_lib.data import corpora
     from course_lib.data.vectors import get_word_vectors
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1", "verify reads the cache only: set HF_HUB_OFFLINE=1"

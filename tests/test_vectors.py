@@ -1,7 +1,14 @@
+import io
+import zipfile
+
+import huggingface_hub
+import huggingface_hub.constants as hf_constants
 import numpy as np
 import pytest
+from rehearse_hub import write_repo  # scripts/ is on pytest's pythonpath: the hub-cache layout huggingface_hub reads
 
-from course_lib.data.vectors import load_glove, minilm_whole_words, write_glove
+from course_lib.data import vectors
+from course_lib.data.vectors import get_word_vectors, load_glove, minilm_whole_words, write_glove
 
 
 def test_roundtrip_and_max_words(tmp_path, tmp_cache):
@@ -43,16 +50,6 @@ def test_minilm_whole_words_filter():
 
 
 # --- GloVe on the hub path: stanfordnlp/glove's glove.6B.zip, from the Hugging Face cache or downloaded once ---------
-
-import io  # noqa: E402
-import zipfile  # noqa: E402
-
-import huggingface_hub  # noqa: E402
-import huggingface_hub.constants as hf_constants  # noqa: E402
-
-from course_lib.data import vectors  # noqa: E402
-from course_lib.data.vectors import get_word_vectors  # noqa: E402
-from rehearse_hub import write_repo  # noqa: E402  (scripts/ is on pytest's pythonpath: the hub-cache layout writer)
 
 WORDS = ["the", "movie", "excellent", "boring"]
 

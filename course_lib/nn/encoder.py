@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.nn.pooling import masked_mean
+
 
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal position signal of "Attention Is All You Need" to ``(B, T, d_model)`` inputs.
@@ -104,8 +106,7 @@ class TransformerClassifier(nn.Module):
         x = self.emb(input_ids) * math.sqrt(self.d_model)  # (B, T, d)
         x = self.pos_encoder(x)  # (B, T, d)
         x = self.transformer_encoder(x, src_key_padding_mask=~attention_mask)  # (B, T, d)
-        m = attention_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
-        return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B, d)
+        return masked_mean(x, attention_mask)  # (B, d)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B, num_labels)`` for ``input_ids`` ``(B, T)``."""
