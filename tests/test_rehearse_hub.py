@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 import rehearse_hub as rh  # scripts/ is on pytest's pythonpath (pyproject.toml)
 
 from course_lib import hub
@@ -19,14 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow  # over 5 s
 def test_every_hub_id_the_library_loads_is_rehearsed():
-    from course_lib.data import loaders as data
-    from course_lib.chapters import ch06_finetune as finetune
-    from course_lib.data import images
     from course_lib.chapters import ch02_inference as inference
     from course_lib.chapters import ch03_mlm as mlm
+    from course_lib.chapters import ch06_finetune as finetune
     from course_lib.chapters import ch06_sft as sft
     from course_lib.config import Profile
-    from course_lib.data import corpora
+    from course_lib.data import corpora, images
+    from course_lib.data import loaders as data
 
     assert {info.hub_id for info in data.DATASETS.values()} | {corpora.HUB_CORPUS[0], corpora.GUANACO} \
         | set(images.HUB_IDS.values()) == set(rh.HUB_DATASETS)
@@ -42,8 +40,8 @@ def test_every_hub_id_the_library_loads_is_rehearsed():
 
 
 def test_declared_label_names_are_the_ones_the_library_expects():
-    from course_lib.data import loaders as data
     from course_lib.data import images
+    from course_lib.data import loaders as data
 
     for name, info in data.DATASETS.items():
         assert rh.HUB_DATASETS[info.hub_id].class_names() == list(info.hub_labels), name
@@ -91,7 +89,8 @@ out = {{}}
 for repo_id, spec in rh.HUB_DATASETS.items():
     ds = load_dataset(repo_id, spec.config if spec.extra_configs else None)
     out[repo_id] = {{"splits": sorted(ds), "same_features": all(ds[s].features == spec.hf_features() for s in ds),
-                    "rows": {{s: len(ds[s]) for s in ds}}, "built": {{s: len(r) for s, r in built[repo_id]["rows"].items()}},
+                    "rows": {{s: len(ds[s]) for s in ds}},
+                    "built": {{s: len(r) for s, r in built[repo_id]["rows"].items()}},
                     "arrow": str(built[repo_id]["arrow"])}}
 print(json.dumps(out))
 """
