@@ -116,10 +116,10 @@ def quiet_hf(*names: str) -> Iterator[None]:
             for target in [logging.getLogger(origin), *logging.getLogger(origin).handlers]:
                 target.addFilter(log_filter)
                 installed.append((target, log_filter))
-        d_bars = datasets.utils.logging.is_progress_bar_enabled()
+        d_bars = not datasets.utils.are_progress_bars_disabled()
         t_bars = transformers.utils.logging.is_progress_bar_enabled()
         if not show_progress():
-            datasets.utils.logging.disable_progress_bar()
+            datasets.utils.disable_progress_bars()
             transformers.utils.logging.disable_progress_bar()
         try:
             yield
@@ -127,7 +127,7 @@ def quiet_hf(*names: str) -> Iterator[None]:
             for target, log_filter in installed:
                 target.removeFilter(log_filter)
             if d_bars:
-                datasets.utils.logging.enable_progress_bar()
+                datasets.utils.enable_progress_bars()
             if t_bars:
                 transformers.utils.logging.enable_progress_bar()
 

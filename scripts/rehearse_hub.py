@@ -829,15 +829,19 @@ def build_datasets(hf_home: Path, repos: list[str] | None = None, scale: float =
 
 def build(hf_home: Path) -> dict:
     """Build the whole rehearsal cache in ``hf_home``; returns a manifest (also written to
-    ``hf_home/rehearsal.json``)."""
+    ``hf_home/rehearsal.json``). Only the library messages :func:`course_lib.env.quiet_hf` names are hidden."""
     import datasets
-    import torch
     import transformers
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    with quiet_hf():
+        return _build(hf_home)
+
+
+def _build(hf_home: Path) -> dict:
+    import torch
+
     start = time.perf_counter()
     shutil.rmtree(hf_home, ignore_errors=True)
     hf_home.mkdir(parents=True)
