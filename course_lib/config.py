@@ -56,10 +56,17 @@ def check_source(source: str) -> str:
     return source
 
 
-def _positive_or_none(name: str, value) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+def positive_int(name: str, value, *, none: str | None = None) -> int | None:
+    """``value`` if it is a positive integer (or ``None`` where ``none`` says what ``None`` means), else a
+    ``ValueError`` naming ``name`` and the valid values. The one check for counts that enter the package (sizes,
+    caps, label counts, epochs): ``True``, ``2.5`` and ``"3"`` are refused, not rounded or cast.
+    """
+    if none is not None and value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise ValueError(f"{name} must be None (no cap) or a positive integer, got {value!r}")
+    valid = f"None ({none}) or a positive integer (1, 2, ...)" if none is not None else "a positive integer (1, 2, ...)"
+    raise ValueError(f"{name} must be {valid}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,8 @@ class Profile:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choose("PROFILE", self.name, PROFILES))
-        _positive_or_none("max_steps", self.max_steps)
-        _positive_or_none("max_examples", self.max_examples)
+        positive_int("max_steps", self.max_steps, none="no cap")
+        positive_int("max_examples", self.max_examples, none="no cap")
 
     @property
     def is_full(self) -> bool:
@@ -112,8 +119,7 @@ class Profile:
 
 
 def _cap(value: int | None, cap: int | None) -> int | None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-        raise ValueError(f"a count to cap must be None or a positive integer, got {value!r}")
+    positive_int("a count to cap", value, none="no limit of its own")
     if cap is None:
         return value
     return cap if value is None else min(value, cap)

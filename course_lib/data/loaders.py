@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.config import check_source
+from course_lib.config import check_source, positive_int
 from course_lib.env import cache_dir, file_sha256, publish
 
 VALIDATION_FRACTION = 0.05
@@ -122,9 +122,7 @@ class Sizes:
 
 def check_count(name: str, value) -> int | None:
     """``value`` if it is ``None`` (all) or a positive integer, else ``ValueError`` naming ``name`` and the range."""
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        return value
-    raise ValueError(f"{name} must be None (all examples) or a positive integer (1, 2, ...), got {value!r}")
+    return positive_int(name, value, none="all examples")
 
 
 def _check_name(name: str) -> str:
@@ -372,6 +370,10 @@ def load_raw(name: str, source: str):
 
 def load_text_classification(name: str, source: str, sizes: Sizes = Sizes(), seed: int = 0):
     """Load ``name`` (see :data:`DATASETS`) as ``train``/``validation``/``test`` splits, capped at ``sizes``."""
+    _check_name(name)
+    check_source(source)
+    if not isinstance(sizes, Sizes):
+        raise TypeError(f"sizes must be a course_lib.data.loaders.Sizes, got {type(sizes).__name__}")
     return split_and_cap(load_raw(name, source), sizes, seed)
 
 
@@ -385,6 +387,8 @@ def split_and_cap(raw, sizes: Sizes, seed: int):
 
     if not isinstance(sizes, Sizes):
         raise TypeError(f"sizes must be a course_lib.data.loaders.Sizes, got {type(sizes).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     split = raw["train"].train_test_split(test_size=VALIDATION_FRACTION, seed=seed, shuffle=True)
     out = DatasetDict({"train": split["train"], "validation": split["test"], "test": raw["test"]})
     for key in ("train", "validation", "test"):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.config import positive_int
 from course_lib.nn.pooling import masked_mean
 
 
@@ -30,8 +31,9 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.1):
         super().__init__()
-        if d_model % 2:
-            raise ValueError(f"d_model must be even for sin/cos pairs, got {d_model}")
+        positive_int("max_len", max_len)
+        if not isinstance(d_model, int) or d_model <= 0 or d_model % 2:
+            raise ValueError(f"d_model must be a positive even integer (sin/cos pairs), got {d_model!r}")
         self.dropout = nn.Dropout(p=dropout)
         position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (max_len, 1)
         # 1 / 10000^(2i/d), computed in log space
@@ -68,6 +70,13 @@ class TransformerConfig:
     classifier_dropout: float = 0.1
     max_len: int = 512
     freeze_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("num_labels", "nhead", "dim_feedforward", "num_layers", "max_len"):
+            positive_int(f"TransformerConfig.{name}", getattr(self, name))
+        for name in ("dropout", "attention_dropout", "classifier_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"TransformerConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
 
 
 class TransformerClassifier(nn.Module):
@@ -114,6 +123,7 @@ class TransformerClassifier(nn.Module):
 
     def replace_head(self, num_labels: int) -> nn.Linear:
         """Put a fresh ``nn.Linear(d_model, num_labels)`` head on the model (e.g. 4 news classes -> 2 sentiments)."""
+        positive_int("num_labels", num_labels)
         device = self.classifier.weight.device
         self.classifier = nn.Linear(self.d_model, num_labels).to(device)
         self.config.num_labels = num_labels
