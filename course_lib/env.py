@@ -76,6 +76,9 @@ QUIET_MESSAGES: tuple[QuietMessage, ...] = (
                  "HF_HUB_OFFLINE=1 reads a dataset prepared earlier: the chapter banner already says the source"),
     QuietMessage("tqdm-ipywidgets", "warnings", r"IProgress not found",
                  "tqdm's notice that ipywidgets is missing: progress bars fall back to text, nothing else changes"),
+    QuietMessage("pin-memory-without-gpu", "warnings", r"'pin_memory' argument is set as true but no accelerator",
+                 "transformers.Trainer pins DataLoader memory by default; on a CPU-only machine there is nothing to "
+                 "pin and nothing changes (TrainingArguments(dataloader_pin_memory=False) avoids it at the source)"),
 )
 
 
