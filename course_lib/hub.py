@@ -100,9 +100,10 @@ def reject_hub_id_offline(name_or_path: str) -> None:
     """
     if Path(name_or_path).exists():
         return
-    entry = OFFLINE_MODELS.get(LEGACY_IDS.get(name_or_path, name_or_path))
+    canonical = LEGACY_IDS.get(name_or_path, name_or_path)
+    entry = OFFLINE_MODELS.get(canonical)
     hint = (f"its offline counterpart is {entry.key!r} ({entry.note}); use course_lib.hub.checkpoint("
-            f"{name_or_path!r}, source='offline')") if entry else (
+            f"{canonical!r}, source='offline')") if entry else (
         "use a local directory, or one of: " + ", ".join(sorted(OFFLINE_MODELS)))
     raise RuntimeError(f"SOURCE=offline cannot load hub id {name_or_path!r}: {hint}")
 

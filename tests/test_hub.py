@@ -10,6 +10,8 @@ def test_offline_rejects_hub_id_fast_and_names_alternative():
     with pytest.raises(RuntimeError, match="offline counterpart is 'smollm2'"):
         hub.reject_hub_id_offline(hub.GPT2)
     assert time.perf_counter() - start < 1
+    with pytest.raises(RuntimeError, match="checkpoint\\('openai-community/gpt2', source='offline'\\)"):
+        hub.reject_hub_id_offline("gpt2")  # a legacy id: the hint names the canonical one
 
 
 def test_unknown_model_lists_registry():
