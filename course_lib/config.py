@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from course_lib.env import REPO_ROOT, default_device, hub_status, int_limit, seed_everything, set_offline_env
-from course_lib.results import write_results
+from course_lib.results import validate_run, write_results
 
 PROFILES = ("fast", "full")
 MAX_STEPS_ENV = "COURSE_LIB_MAX_STEPS"  # caps every training loop's optimizer steps (a rehearsal)
@@ -190,6 +190,7 @@ class Run:
                "trainable_params": None if trainable_params is None else int(trainable_params),
                "total_params": None if total_params is None else int(total_params)}
         row.update(extra)
+        validate_run(row)  # here, where the numbers enter, not at save() at the end of the chapter
         self.runs = [r for r in self.runs if not (r["name"] == name and r["task"] == task)]
         self.runs.append(row)
         return row
@@ -205,6 +206,8 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
 
     >>> run = start_chapter("01_transfer_learning", PROFILE="fast", SOURCE="offline", SEED=0)  # doctest: +SKIP
     """
+    if not isinstance(chapter, str) or not chapter.strip() or any(c in chapter for c in "/\\"):
+        raise ValueError(f"chapter must be the notebook's stem, such as '01_transfer_learning', got {chapter!r}")
     profile = Profile(PROFILE)
     source, reason = resolve_source(SOURCE)
     if not isinstance(SEED, int) or isinstance(SEED, bool):

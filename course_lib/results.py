@@ -82,13 +82,23 @@ def validate(payload: dict[str, Any]) -> dict[str, Any]:
     for i, row in enumerate(payload["runs"]):
         if not isinstance(row, dict):
             raise ValueError(f"run {i} must be a JSON object, got {row!r}")
-        missing = [k for k in REQUIRED_RUN_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"run {row.get('name')!r} lacks keys {missing}")
-        for key, (check, what) in RUN_FIELDS.items():
-            if not check(row[key]):
-                raise ValueError(f"run {row['name']!r}: {key!r} must be {what}, got {row[key]!r}")
+        validate_run(row)
     return payload
+
+
+def validate_run(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` if it is a valid run row (:data:`RUN_FIELDS`, extra keys holding JSON values), else ``ValueError``."""
+    missing = [k for k in REQUIRED_RUN_KEYS if k not in row]
+    if missing:
+        raise ValueError(f"run {row.get('name')!r} lacks keys {missing}")
+    for key, (check, what) in RUN_FIELDS.items():
+        if not check(row[key]):
+            raise ValueError(f"run {row['name']!r}: {key!r} must be {what}, got {row[key]!r}")
+    try:
+        json.dumps(row, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"run {row['name']!r} holds a value that is not JSON ({err})") from None
+    return row
 
 
 def write_results_file(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

@@ -55,3 +55,24 @@ def test_committed_results_follow_the_schema():
     assert files
     for path in files:
         results.read_results_file(path)
+
+
+def test_run_record_checks_the_row_where_it_enters(tmp_path):
+    from course_lib.config import start_chapter
+
+    run = start_chapter("99_test", "fast", "offline", 0, tmp_path, quiet=True)
+    with pytest.raises(ValueError, match="'name' must be a non-empty string"):
+        run.record("", "sentiment", "accuracy", 0.5)
+    with pytest.raises(ValueError, match="'trainable_params' must be None or an integer >= 0"):
+        run.record("scratch", "sentiment", "accuracy", 0.5, trainable_params=-1)
+    with pytest.raises(ValueError, match="not JSON"):
+        run.record("scratch", "sentiment", "accuracy", 0.5, model=object())
+    assert run.runs == []
+
+
+@pytest.mark.parametrize("chapter", ["", "../01_transfer_learning", None])
+def test_start_chapter_wants_a_notebook_stem(tmp_path, chapter):
+    from course_lib.config import start_chapter
+
+    with pytest.raises(ValueError, match="notebook's stem"):
+        start_chapter(chapter, "fast", "offline", 0, tmp_path, quiet=True)
