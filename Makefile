@@ -12,7 +12,8 @@ SEED ?= 0
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean
+.PHONY: setup book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean \
+	lint warnings-check rehearse-full chapters
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +49,26 @@ test: setup
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
 	$(MAKE) rehearse-hub REHEARSAL=$(TEST_CACHE)/hub-rehearsal
 
+## The fast unit tests (not the slow ones, no notebooks), against an empty private cache like `make test`'s.
+UNIT_CACHE ?= $(CURDIR)/_build/unit-cache
+unit warnings-check: TEST_CACHE = $(UNIT_CACHE)
 unit: setup
-	$(VENV)/bin/pytest tests -q -m "not slow"
+	rm -rf $(UNIT_CACHE) && mkdir -p $(UNIT_CACHE)
+	$(TEST_ENV) $(VENV)/bin/pytest tests -q -m "not slow" -p no:cacheprovider
+
+## The unit tests again, with every DeprecationWarning and FutureWarning raised from course_lib's own code (the module a
+## warning is attributed to matches the regular expression `course_lib`) turned into an error: the package uses only
+## current public APIs. Warnings raised inside other libraries stay warnings. WARNINGS_TESTS picks the test files.
+WARNINGS_TESTS ?= tests
+WARNINGS_AS_ERRORS = error::DeprecationWarning:course_lib\nerror::FutureWarning:course_lib
+warnings-check: setup
+	rm -rf $(UNIT_CACHE) && mkdir -p $(UNIT_CACHE)
+	$(TEST_ENV) $(VENV)/bin/pytest $(WARNINGS_TESTS) -q -m "not slow" -p no:cacheprovider \
+		-o filterwarnings="$$(printf '$(WARNINGS_AS_ERRORS)')"
+
+## Lint (ruff: pyflakes, import order, lines of at most 120 characters; settings in pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 ## Run one chapter with other parameters: make chapter NB=01_transfer_learning PROFILE=full SOURCE=hub
 chapter: setup
@@ -64,6 +83,22 @@ chapter: setup
 REHEARSAL ?= $(CURDIR)/_build/hub-rehearsal
 rehearse-hub: setup
 	$(PY) scripts/rehearse_hub.py --out $(REHEARSAL)
+
+## Rehearse PROFILE=full the same way, with every training loop and dataset split capped (COURSE_LIB_MAX_STEPS,
+## COURSE_LIB_MAX_EXAMPLES, read by course_lib.config.Profile): each chapter's banner and results file say it was capped.
+## It proves the full profile's code path (model ids, sizes, precision) in minutes; its numbers are not the profile's.
+REHEARSAL_FULL ?= $(CURDIR)/_build/hub-rehearsal-full
+MAX_STEPS ?= 20
+MAX_EXAMPLES ?= 64
+rehearse-full: setup
+	@echo "rehearse-full: PROFILE=full SOURCE=hub HF_HUB_OFFLINE=1, CAPPED at $(MAX_STEPS) steps and $(MAX_EXAMPLES) examples per split"
+	$(PY) scripts/rehearse_hub.py --out $(REHEARSAL_FULL) --profile full --max-steps $(MAX_STEPS) \
+		--max-examples $(MAX_EXAMPLES)
+
+## Run every chapter with other parameters, one at a time: make chapters PROFILE=full SOURCE=hub
+chapters: setup
+	for nb in $(patsubst book/%.md,%,$(sort $(wildcard book/[0-9][0-9]_*.md))); do \
+		$(MAKE) chapter NB=$$nb PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) || exit 1; done
 
 ## Re-execute chapters in place (fast, offline) after editing their .md: make execute [NB=...]
 execute: setup

@@ -9,6 +9,12 @@ returned :class:`Run`, so chapters contain no scattered ``if FAST:`` branches.
 - ``SOURCE``: ``hub`` uses the Hugging Face Hub and official archives; ``offline`` uses no network at all;
   ``auto`` picks ``hub`` when the hub answers within three seconds and ``HF_HUB_OFFLINE`` is unset, else
   ``offline``; ``hub`` without a network fails within seconds, naming ``SOURCE=offline``.
+
+Caps for rehearsals (``make rehearse-full``): ``COURSE_LIB_MAX_STEPS`` and ``COURSE_LIB_MAX_EXAMPLES`` (positive
+integers, unset = no cap) are read by :class:`Profile` when it is made. A chapter's ``config_for`` passes its
+step counts through :meth:`Profile.cap_steps` and its dataset sizes through :meth:`Profile.cap_examples`, so a
+``PROFILE=full`` run can prove its code path in minutes; the chapter banner then says that the run was capped
+(:meth:`Profile.caps_note`), so capped numbers are never mistaken for the full run's.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from course_lib.env import REPO_ROOT, default_device, hub_status, seed_everything, set_offline_env
-from course_lib.results import write_results
+from course_lib.env import REPO_ROOT, default_device, hub_status, int_limit, seed_everything, set_offline_env
+from course_lib.results import validate_run, write_results
 
 PROFILES = ("fast", "full")
+MAX_STEPS_ENV = "COURSE_LIB_MAX_STEPS"  # caps every training loop's optimizer steps (a rehearsal)
+MAX_EXAMPLES_ENV = "COURSE_LIB_MAX_EXAMPLES"  # caps every dataset split's examples (a rehearsal)
 SOURCES = ("auto", "hub", "offline")
 
 T = TypeVar("T")
@@ -48,22 +56,73 @@ def check_source(source: str) -> str:
     return source
 
 
+def positive_int(name: str, value, *, none: str | None = None) -> int | None:
+    """``value`` if it is a positive integer (or ``None`` where ``none`` says what ``None`` means), else a
+    ``ValueError`` naming ``name`` and the valid values. The one check for counts that enter the package (sizes,
+    caps, label counts, epochs): ``True``, ``2.5`` and ``"3"`` are refused, not rounded or cast.
+    """
+    if none is not None and value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    valid = f"None ({none}) or a positive integer (1, 2, ...)" if none is not None else "a positive integer (1, 2, ...)"
+    raise ValueError(f"{name} must be {valid}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Profile:
-    """A validated profile name. Chapter modules turn it into their own sized config with :meth:`pick`."""
+    """A validated profile name, and the rehearsal caps. Chapter modules turn it into their own sized config with
+    :meth:`pick`, passing step counts through :meth:`cap_steps` and sizes through :meth:`cap_examples`.
+
+    ``max_steps`` / ``max_examples`` default to ``$COURSE_LIB_MAX_STEPS`` / ``$COURSE_LIB_MAX_EXAMPLES`` (unset: no
+    cap); each is ``None`` or a positive integer.
+    """
 
     name: str
+    max_steps: int | None = field(default_factory=lambda: int_limit(MAX_STEPS_ENV))
+    max_examples: int | None = field(default_factory=lambda: int_limit(MAX_EXAMPLES_ENV))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choose("PROFILE", self.name, PROFILES))
+        positive_int("max_steps", self.max_steps, none="no cap")
+        positive_int("max_examples", self.max_examples, none="no cap")
 
     @property
     def is_full(self) -> bool:
         return self.name == "full"
 
+    @property
+    def capped(self) -> bool:
+        return self.max_steps is not None or self.max_examples is not None
+
     def pick(self, *, fast: T, full: T) -> T:
         """Return ``fast`` or ``full`` for this profile (``profile.pick(fast=2, full=100)``)."""
         return full if self.is_full else fast
+
+    def cap_steps(self, steps: int | None) -> int | None:
+        """``steps`` (optimizer steps, or epochs where a loop counts those) cut to :attr:`max_steps`; ``None``
+        (no limit of its own) becomes the cap itself."""
+        return _cap(steps, self.max_steps)
+
+    def cap_examples(self, examples: int | None) -> int | None:
+        """``examples`` (a split size; ``None`` = all) cut to :attr:`max_examples`."""
+        return _cap(examples, self.max_examples)
+
+    def caps_note(self) -> str:
+        """One line for the banner: empty without caps, else the caps and that the numbers are not the profile's."""
+        if not self.capped:
+            return ""
+        caps = ", ".join(f"{k}={v}" for k, v in (("max_steps", self.max_steps), ("max_examples", self.max_examples))
+                         if v is not None)
+        return (f"CAPPED ({caps}, from ${MAX_STEPS_ENV}/${MAX_EXAMPLES_ENV}): a rehearsal of PROFILE={self.name}'s "
+                "code path; its numbers are not the profile's results")
+
+
+def _cap(value: int | None, cap: int | None) -> int | None:
+    positive_int("a count to cap", value, none="no limit of its own")
+    if cap is None:
+        return value
+    return cap if value is None else min(value, cap)
 
 
 def resolve_source(source: str, *, timeout: float = 3.0) -> tuple[str, str]:
@@ -120,10 +179,9 @@ class Run:
         return self.source == "offline"
 
     def banner(self) -> str:
-        return (
-            f"{self.chapter}: PROFILE={self.profile.name} SOURCE={self.source} SEED={self.seed} "
-            f"device={self.device} | {self.reason}"
-        )
+        line = (f"{self.chapter}: PROFILE={self.profile.name} SOURCE={self.source} SEED={self.seed} "
+                f"device={self.device} | {self.reason}")
+        return f"{line}\n{self.profile.caps_note()}" if self.profile.capped else line
 
     def record(self, name: str, task: str, metric: str, value: float, *,
                trainable_params: int | None = None, total_params: int | None = None, **extra: Any) -> dict:
@@ -132,6 +190,7 @@ class Run:
                "trainable_params": None if trainable_params is None else int(trainable_params),
                "total_params": None if total_params is None else int(total_params)}
         row.update(extra)
+        validate_run(row)  # here, where the numbers enter, not at save() at the end of the chapter
         self.runs = [r for r in self.runs if not (r["name"] == name and r["task"] == task)]
         self.runs.append(row)
         return row
@@ -147,6 +206,8 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
 
     >>> run = start_chapter("01_transfer_learning", PROFILE="fast", SOURCE="offline", SEED=0)  # doctest: +SKIP
     """
+    if not isinstance(chapter, str) or not chapter.strip() or any(c in chapter for c in "/\\"):
+        raise ValueError(f"chapter must be the notebook's stem, such as '01_transfer_learning', got {chapter!r}")
     profile = Profile(PROFILE)
     source, reason = resolve_source(SOURCE)
     if not isinstance(SEED, int) or isinstance(SEED, bool):

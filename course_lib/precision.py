@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from course_lib.env import default_device
+
 REQUESTS = ("no", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 FP16_TENSOR_CORES = (7, 0)  # Volta: the first GPUs whose tensor cores make fp16 autocast pay off
@@ -94,28 +96,36 @@ def _float32(reason: str) -> Precision:
 
 
 def make_accelerator(requested: str = "bf16"):
-    """An ``accelerate.Accelerator`` in the precision :func:`choose_precision` grants for ``requested``.
+    """An ``accelerate.Accelerator`` in the precision :func:`choose_precision` grants for ``requested``, on the
+    device :func:`course_lib.env.default_device` decides (the one device decision of the course).
 
     ``accelerate`` keeps one state per process and refuses a second ``Accelerator`` with another precision (a
     notebook that trains one model in bf16 and the next in float32 would stop with an error). When the precision
-    changes, the previous state is dropped first, as ``transformers.TrainingArguments`` does; the device and the
-    process group stay.
+    changes, the previous state is dropped first (:func:`_drop_accelerator_state`), as
+    ``transformers.TrainingArguments`` does; the device and the process group stay.
     """
     from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState, is_initialized
 
     chosen = choose_precision(requested).mixed_precision
-    previous = AcceleratorState._shared_state
-    if previous and previous.get("_mixed_precision") != chosen:
-        AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=chosen)
+    if is_initialized() and AcceleratorState().mixed_precision != chosen:
+        _drop_accelerator_state()
+    return Accelerator(mixed_precision=chosen, cpu=default_device() == "cpu")
+
+
+def _drop_accelerator_state() -> None:
+    """Forget the process's ``AcceleratorState`` (its precision), keeping the device and process group.
+
+    accelerate 1.15 has no public way to do this: ``AcceleratorState._reset_state`` is private ("used internally"),
+    and ``transformers.TrainingArguments`` calls it for the same reason. This is the only place the course touches
+    accelerate's private state; ``tests/test_precision.py`` checks that it still works.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
 
 
 def training_device() -> torch.device:
-    """The device ``accelerate`` trains on in this process (a CUDA GPU when there is one, else the CPU), so that a
-    model can be evaluated where it will be trained instead of on the CPU first."""
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
-    # the CPU flag as `Accelerator` reads it, so that the shared state set up here is the one it would set up
-    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).device
+    """The device models are trained (and so first evaluated) on: :func:`course_lib.env.default_device`, the same
+    decision :func:`make_accelerator` hands to ``accelerate``."""
+    return torch.device(default_device())

@@ -6,7 +6,6 @@ the .ipynb with jupytext first, then the notebook is executed with nbclient and 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import jupytext
 from nbclient import NotebookClient
+
+from course_lib.results import read_results_file, write_results_file
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_RESULTS = ROOT / "book" / "_results"
@@ -31,13 +32,13 @@ def execute(md: Path, timeout: int = 1200) -> float:
                        "COURSE_LIB_PROGRESS": "0", "TOKENIZERS_PARALLELISM": "false",
                        "COURSE_LIB_RESULTS_DIR": str(COMMITTED_RESULTS)})
     start, wall_start = time.perf_counter(), time.time()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(md.parent)}}).execute()
     elapsed = time.perf_counter() - start
     results = COMMITTED_RESULTS / f"{md.stem}.json"
     if results.exists() and results.stat().st_mtime >= wall_start:  # the whole notebook's time, kernel start included
-        payload = json.loads(results.read_text())
-        payload["notebook_wall_time_s"] = round(elapsed, 1)
-        results.write_text(json.dumps(payload, indent=2) + "\n")
+        payload = read_results_file(results)  # notebook_wall_time_s is a field of the one schema (course_lib.results)
+        write_results_file(results, {**payload, "notebook_wall_time_s": round(elapsed, 1)})
     # write both through jupytext, exactly as `jupytext --sync` would, so that a later --sync changes nothing
     jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
     jupytext.write(jupytext.read(md.with_suffix(".ipynb")), md, fmt="md:myst")

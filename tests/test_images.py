@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.data.loaders import Sizes
 from course_lib.data.images import load_digit_tasks, load_image_tasks, to_32x32
+from course_lib.data.loaders import Sizes
 
 
 def test_to_32x32_pads_28_and_resizes_8():

@@ -7,9 +7,18 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.nn.lora import (apply_lora, LinearWithLoRA, load_lora, lora_layers, merge_and_unload, merge_lora, save_lora, unmerge_lora)
 from course_lib.nn.classic import LeNet5, TextClassifier
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.nn.lora import (
+    LinearWithLoRA,
+    apply_lora,
+    load_lora,
+    lora_layers,
+    merge_and_unload,
+    merge_lora,
+    save_lora,
+    unmerge_lora,
+)
 
 
 def text_classifier():

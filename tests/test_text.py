@@ -1,6 +1,6 @@
 import pytest
 
-from course_lib.data.text import basic_english, TextPipeline, Vocab, vocab_from_words
+from course_lib.data.text import TextPipeline, Vocab, basic_english, vocab_from_words
 
 
 def test_basic_english_matches_torchtext_rules():

@@ -1,7 +1,14 @@
+import io
+import zipfile
+
+import huggingface_hub
+import huggingface_hub.constants as hf_constants
 import numpy as np
 import pytest
+from rehearse_hub import write_repo  # scripts/ is on pytest's pythonpath: the hub-cache layout huggingface_hub reads
 
-from course_lib.data.vectors import load_glove, minilm_whole_words, write_glove
+from course_lib.data import vectors
+from course_lib.data.vectors import get_word_vectors, load_glove, minilm_whole_words, write_glove
 
 
 def test_roundtrip_and_max_words(tmp_path, tmp_cache):
@@ -43,22 +50,6 @@ def test_minilm_whole_words_filter():
 
 
 # --- GloVe on the hub path: stanfordnlp/glove's glove.6B.zip, from the Hugging Face cache or downloaded once ---------
-
-import hashlib  # noqa: E402
-import io  # noqa: E402
-import sys  # noqa: E402
-import zipfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import huggingface_hub  # noqa: E402
-import huggingface_hub.constants as hf_constants  # noqa: E402
-import huggingface_hub.file_download as hf_download  # noqa: E402
-
-from course_lib.data import vectors  # noqa: E402
-from course_lib.data.vectors import get_word_vectors  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from rehearse_hub import write_repo  # noqa: E402  (the rehearsal's hub-cache writer: the layout huggingface_hub reads)
 
 WORDS = ["the", "movie", "excellent", "boring"]
 
@@ -115,52 +106,34 @@ def test_hub_glove_offline_and_not_cached_names_the_fixes(hub_cache):
     assert "hf download stanfordnlp/glove glove.6B.zip" in str(err.value) and "GLOVE_PATH" in str(err.value)
 
 
-class FakeHub:
-    """Stands in for the hub's HTTP answers: file metadata and a download that can be cut after ``cut`` bytes."""
-
-    def __init__(self, data: bytes, cut: int | None = None):
-        self.data, self.cut, self.calls = data, cut, []
-        self.sha = hashlib.sha256(data).hexdigest()
-
-    def metadata(self, url, **kwargs):
-        return hf_download.HfFileMetadata(commit_hash="c" * 40, etag=self.sha, location=url, size=len(self.data),
-                                              xet_file_data=None)
-
-    def http_get(self, url, temp_file, *, resume_size=0, expected_size=None, **kwargs):
-        self.calls.append(resume_size)
-        end = len(self.data) if self.cut is None else self.cut
-        temp_file.write(self.data[resume_size:end])
-        if end < len(self.data):
-            self.cut = None  # the next attempt gets the rest
-            raise ConnectionError("network dropped")
-
-
-def test_download_resumes_where_an_interrupted_one_stopped(tmp_path, monkeypatch):
-    data = bytes(range(256)) * 40
-    hub = FakeHub(data, cut=3000)
-    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
-    dest = tmp_path / "glove.6B.zip"
-    with pytest.raises(ConnectionError):
-        vectors.download_resumable("https://hub/x", dest, size=len(data), sha256=hub.sha)
-    assert not dest.exists() and (tmp_path / "glove.6B.zip.part").stat().st_size == 3000
-    vectors.download_resumable("https://hub/x", dest, size=len(data), sha256=hub.sha)
-    assert hub.calls == [0, 3000] and dest.read_bytes() == data and not (tmp_path / "glove.6B.zip.part").exists()
-
-
-def test_download_with_a_wrong_sha256_is_refused_and_discarded(tmp_path, monkeypatch):
-    hub = FakeHub(b"not the archive")
-    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
-    with pytest.raises(ValueError, match="sha256"):
-        vectors.download_resumable("https://hub/x", tmp_path / "g.zip", size=15, sha256="0" * 64)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_hub_glove_is_downloaded_once_when_online(hub_cache, tmp_cache, monkeypatch):
-    hub = FakeHub(tiny_glove_zip())
+    """Online, ``hf_hub_download`` fetches the archive into the Hugging Face cache; the second call reads it there."""
+    calls = []
+
+    def fake_download(repo_id, filename, **kwargs):  # what hf_hub_download leaves behind: a cached snapshot file
+        calls.append((repo_id, filename))
+        _, snapshot = write_repo(hub_cache, repo_id, "model", {filename: tiny_glove_zip()})
+        return str(snapshot / filename)
+
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.metadata)
-    monkeypatch.setattr(hf_download, "http_get", hub.http_get)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     assert get_word_vectors("hub").words == WORDS
     assert get_word_vectors("hub").words == WORDS
-    assert hub.calls == [0]  # one download; the second call reads the course cache
-    assert (tmp_cache / "vectors" / "hub" / vectors.GLOVE_HUB_FILE).read_bytes() == hub.data
+    assert calls == [(vectors.GLOVE_HUB_REPO, vectors.GLOVE_HUB_FILE)] * 2  # the hub cache answers the second call
+    assert not (tmp_cache / "vectors" / "hub").exists()  # no second copy of the archive in the course cache
+
+
+def test_word_vector_sizes_are_checked(tmp_path, tmp_cache):
+    path = write_glove(tmp_path / "g.txt", ["a", "b"], np.ones((2, 3), dtype=np.float32))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_words must be a positive integer"):
+            load_glove(path, max_words=bad)
+    with pytest.raises(ValueError, match="dim must be a positive integer"):
+        vectors.offline_glove_file(dim=0)
+
+
+def test_write_glove_leaves_no_staging_file_behind(tmp_path):
+    write_glove(tmp_path / "g.txt", ["a"], np.ones((1, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="contain no spaces"):
+        write_glove(tmp_path / "bad.txt", ["a b"], np.ones((1, 2), dtype=np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.txt"]

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.nn.adapters import add_adapters, LinearWithAdapter, load_adapters, save_adapters
-from course_lib.nn.lora import apply_lora, LinearWithLoRA, load_lora, save_lora
+from course_lib.nn.adapters import LinearWithAdapter, add_adapters, load_adapters, save_adapters
 from course_lib.nn.classic import TextClassifier
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.nn.lora import LinearWithLoRA, apply_lora, load_lora, save_lora
 from course_lib.nn.wrapping import wrap_linear_layers
 
 WRAPPERS = {  # name: (wrap by name, save, load)

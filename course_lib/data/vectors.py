@@ -12,16 +12,16 @@ They go through exactly the same loader as the real GloVe file.
 With ``SOURCE=hub`` and no ``GLOVE_PATH``, :func:`hub_glove_file` gets GloVe from the Hugging Face Hub: the model
 repository ``stanfordnlp/glove`` is Stanford NLP's own upload of the GloVe releases, and its ``glove.6B.zip`` is the
 archive the source notebook downloaded from :data:`GLOVE_6B_URL` (822 MiB, 862,182,613 bytes; it holds
-``glove.6B.{50,100,200,300}d.txt``). The archive is found in the Hugging Face cache when it is there (a previous
-download, ``hf download stanfordnlp/glove glove.6B.zip``, or ``HF_HUB_OFFLINE=1`` with a prepared cache); otherwise
-it is downloaded once into the course cache with a progress bar, resuming a partial download where it stopped, and
-checked against the sha256 the hub publishes for it (its LFS etag). ``glove.6B.100d.txt`` (347 MB) is then
-extracted once next to it. ``GLOVE_PATH`` (or ``glove_path=``) still overrides all of this.
+``glove.6B.{50,100,200,300}d.txt``). ``huggingface_hub.hf_hub_download`` fetches it once into the Hugging Face cache
+(with a progress bar, resuming an interrupted download, checking its size), or finds it there (a previous download,
+``hf download stanfordnlp/glove glove.6B.zip``, or ``HF_HUB_OFFLINE=1`` with a prepared cache). The cache names the
+archive's blob after its sha256 (the hub's LFS etag); the archive is checked against it before
+``glove.6B.100d.txt`` (347 MB) is extracted once into the course cache. ``GLOVE_PATH`` (or ``glove_path=``) still
+overrides all of this.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.config import check_source
-from course_lib.env import cache_dir
+from course_lib.env import cache_dir, cache_key, file_sha256, publish
 from course_lib.hub import minilm_dir
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
@@ -62,8 +62,7 @@ class WordVectors:
 
 def _cache_key(path: Path, max_words: int | None) -> str:
     st = path.stat()
-    raw = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{max_words}"
-    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+    return cache_key("glove-parsed", path.resolve(), st.st_size, st.st_mtime_ns, max_words)
 
 
 def load_glove(path: str | os.PathLike, *, max_words: int | None = None, errors: str = "raise",
@@ -87,6 +86,8 @@ def load_glove(path: str | os.PathLike, *, max_words: int | None = None, errors:
                                 f"e.g. glove.6B.100d.txt from {GLOVE_6B_URL}")
     if errors not in ("raise", "skip"):
         raise ValueError(f"Unknown errors={errors!r}; choose one of: raise, skip")
+    if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words <= 0):
+        raise ValueError(f"max_words must be a positive integer (or None for all words), got {max_words!r}")
     cache = cache_dir("vectors", "parsed") / _cache_key(path, max_words) if use_cache else None
     if cache is not None and (cache.with_suffix(".npy")).exists():
         words = cache.with_suffix(".words").read_text(encoding="utf-8").split("\n")
@@ -128,9 +129,11 @@ def load_glove(path: str | os.PathLike, *, max_words: int | None = None, errors:
     if bad:
         warnings.warn(f"{path}: skipped {len(bad)} malformed line(s), first at line(s) {bad[:5]}", stacklevel=2)
     vectors = np.stack(rows)
-    if cache is not None:
-        np.save(cache.with_suffix(".npy"), vectors)
-        cache.with_suffix(".words").write_text("\n".join(words), encoding="utf-8")
+    if cache is not None:  # the word list first: the .npy file is what a later load looks for
+        with publish(cache.with_suffix(".words")) as staging:
+            staging.write_text("\n".join(words), encoding="utf-8")
+        with publish(cache.with_suffix(".npy")) as staging, staging.open("wb") as f:
+            np.save(f, vectors)
     return WordVectors(words, vectors)
 
 
@@ -139,13 +142,11 @@ def write_glove(path: str | os.PathLike, words: list[str], vectors: np.ndarray, 
     path = Path(path)
     if len(words) != len(vectors):
         raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with publish(path) as staging, staging.open("w", encoding="utf-8") as f:
         for word, vec in zip(words, vectors):
             if " " in word or not word:
                 raise ValueError(f"cannot write word {word!r}: words must be non-empty and contain no spaces")
             f.write(word + " " + " ".join(f"{x:.{decimals}f}" for x in vec) + "\n")
-    tmp.replace(path)
     return path
 
 
@@ -169,7 +170,8 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     """
     from safetensors.numpy import load_file
 
-
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
     model_dir = minilm_dir()
     # keyed by the exporter's version and the weights' size, so a changed export or package is never read stale
     weights_size = (model_dir / "model.safetensors").stat().st_size
@@ -190,97 +192,34 @@ def offline_glove_file(dim: int = OFFLINE_DIM) -> Path:
     return write_glove(out, [vocab_lines[i] for i in keep], reduced.astype(np.float32))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _is_sha256(etag: str | None) -> bool:
     return bool(etag) and len(etag) == 64 and all(c in "0123456789abcdef" for c in etag)
 
 
-def _hub_cached_zip() -> tuple[Path, str | None] | None:
-    """``(path, sha256 or None)`` of ``glove.6B.zip`` in the Hugging Face cache, or None; never uses the network.
-
-    The cache names a downloaded LFS file's blob after its sha256 (the hub's etag), so that is the hash to check.
-    """
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(GLOVE_HUB_REPO, GLOVE_HUB_FILE)
-    if not isinstance(cached, str):
-        return None
-    blob = Path(cached).resolve().name
-    return Path(cached), blob if _is_sha256(blob) else None
-
-
-def download_resumable(url: str, dest: Path, *, size: int | None, sha256: str | None, headers: dict | None = None,
-                       name: str | None = None) -> Path:
-    """Download ``url`` to ``dest`` with a progress bar, resuming a partial download left by an earlier attempt.
-
-    The bytes go to ``dest.part`` first; a second call continues from its end (an HTTP range request), so an
-    interrupted 822 MB download is not started again. When ``sha256`` is given the finished file must hash to it (a
-    mismatch deletes the partial file and raises); then ``.part`` is renamed to ``dest``.
-    """
-    from huggingface_hub.file_download import http_get
-
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with part.open("ab") as f:
-        done = f.tell()
-        if size is not None and done > size:  # not a prefix of this file: start again
-            f.truncate(0)
-            done = 0
-        if done:
-            print(f"Resuming {name or dest.name} at {done / 2**20:,.0f} of {(size or 0) / 2**20:,.0f} MiB", flush=True)
-        http_get(url, f, resume_size=done, headers=headers, expected_size=size, displayed_filename=name or dest.name)
-    if sha256 is not None:
-        digest = _sha256(part)
-        if digest != sha256:
-            part.unlink()
-            raise ValueError(f"{name or dest.name}: downloaded file has sha256 {digest[:12]}..., the hub says "
-                             f"{sha256[:12]}...; the partial file was deleted, run again to download it afresh")
-    part.replace(dest)
-    return dest
-
-
 def hub_glove_zip() -> tuple[Path, str | None]:
-    """``(path, sha256)`` of ``glove.6B.zip``: from the Hugging Face cache, the course cache, or the hub (once).
+    """``(path, sha256 or None)`` of ``glove.6B.zip`` in the Hugging Face cache, downloaded once when it is not there.
 
-    With ``HF_HUB_OFFLINE=1`` only the two caches are read, and a missing archive raises an error naming the fixes.
+    ``huggingface_hub.hf_hub_download`` does the download (resumable, size-checked, cached). The cache names an LFS
+    file's blob after its sha256 (the hub's etag), which is returned for :func:`hub_glove_file` to check. With
+    ``HF_HUB_OFFLINE=1`` only the cache is read, and a missing archive raises an error naming the fixes.
     """
-    from huggingface_hub import constants
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-
-    found = _hub_cached_zip()
-    if found is not None:
-        return found
-    folder = cache_dir("vectors", "hub")
-    dest, record = folder / GLOVE_HUB_FILE, folder / (GLOVE_HUB_FILE + ".sha256")
-    if dest.exists():
-        return dest, (record.read_text().strip() or None) if record.exists() else None
-    if constants.HF_HUB_OFFLINE:
+    if not isinstance(try_to_load_from_cache(GLOVE_HUB_REPO, GLOVE_HUB_FILE), str) and not constants.HF_HUB_OFFLINE:
+        print(f"Downloading {GLOVE_HUB_FILE} ({GLOVE_HUB_BYTES / 2**20:,.0f} MiB) from the Hugging Face Hub "
+              f"({GLOVE_HUB_REPO}) into {constants.HF_HUB_CACHE} once; an interrupted download resumes where it "
+              "stopped.", flush=True)
+    try:
+        path = Path(hf_hub_download(GLOVE_HUB_REPO, GLOVE_HUB_FILE))
+    except LocalEntryNotFoundError as err:
         raise FileNotFoundError(
-            f"SOURCE=hub needs the GloVe 6B vectors, but HF_HUB_OFFLINE is set and {GLOVE_HUB_REPO}/{GLOVE_HUB_FILE} is "
-            f"not in the Hugging Face cache ({constants.HF_HUB_CACHE}) nor in {folder}. Run once with the network "
-            f"(it downloads {GLOVE_HUB_BYTES / 2**20:,.0f} MiB), or `hf download {GLOVE_HUB_REPO} {GLOVE_HUB_FILE}`, "
-            f"or set GLOVE_PATH=/path/to/{GLOVE_MEMBER}.")
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers
-
-    meta = get_hf_file_metadata(hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE), retry_on_errors=True)
-    sha = meta.etag if _is_sha256(meta.etag) else None
-    # pin the commit the metadata came from, so that a resumed download continues the very same file
-    url = hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE, revision=meta.commit_hash) if meta.commit_hash else \
-        hf_hub_url(GLOVE_HUB_REPO, GLOVE_HUB_FILE)
-    size = meta.size or GLOVE_HUB_BYTES
-    print(f"Downloading {GLOVE_HUB_FILE} ({size / 2**20:,.0f} MiB) from the Hugging Face Hub ({GLOVE_HUB_REPO}) "
-          f"into {folder} once; an interrupted download resumes where it stopped.", flush=True)
-    download_resumable(url, dest, size=size, sha256=sha, headers=build_hf_headers(), name=GLOVE_HUB_FILE)
-    record.write_text(sha or "")
-    return dest, sha
+            f"SOURCE=hub needs the GloVe 6B vectors, but {GLOVE_HUB_REPO}/{GLOVE_HUB_FILE} is not in the Hugging Face "
+            f"cache ({constants.HF_HUB_CACHE}) and the hub cannot be asked (HF_HUB_OFFLINE is set, or no network). "
+            f"Run once with the network (it downloads {GLOVE_HUB_BYTES / 2**20:,.0f} MiB), or "
+            f"`hf download {GLOVE_HUB_REPO} {GLOVE_HUB_FILE}`, or set GLOVE_PATH=/path/to/{GLOVE_MEMBER}.") from err
+    blob = path.resolve().name
+    return path, blob if _is_sha256(blob) else None
 
 
 def hub_glove_file(member: str = GLOVE_MEMBER) -> Path:
@@ -290,23 +229,20 @@ def hub_glove_file(member: str = GLOVE_MEMBER) -> Path:
     """
     import zipfile
 
-
     archive, sha = hub_glove_zip()
     key = sha[:16] if sha else f"{archive.stat().st_size}-{archive.stat().st_mtime_ns}"
     out = cache_dir("vectors", "glove.6B", key) / member
     if out.exists():
         return out
-    if sha is not None and _sha256(archive) != sha:
+    if sha is not None and file_sha256(archive) != sha:
         raise ValueError(f"{archive} does not have the sha256 {sha[:12]}... it was published with: delete it and "
                          "run again to download it afresh")
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(archive) as zf:
         if member not in zf.namelist():
             raise FileNotFoundError(f"{archive} has no {member}; it holds {', '.join(zf.namelist())}")
-        with zf.open(member) as src, tmp.open("wb") as dst:
+        with zf.open(member) as src, publish(out) as staging, staging.open("wb") as dst:
             while block := src.read(1 << 20):
                 dst.write(block)
-    tmp.replace(out)
     return out
 
 

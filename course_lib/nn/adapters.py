@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
+from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers
 
 
 class FeatureAdapter(nn.Module):
@@ -86,8 +86,6 @@ class LinearWithAdapter(LinearWrapper):
         return self.adapter(self.base_layer(x))  # (..., out_features)
 
 
-
-
 def add_adapters(model: nn.Module, target_modules: str | Iterable[str], bottleneck_size: int | None = None,
                  modules_to_save: str | Iterable[str] = ()) -> list[str]:
     """Wrap every ``nn.Linear`` whose name matches ``target_modules`` with :class:`LinearWithAdapter`, freeze the
@@ -107,11 +105,6 @@ def add_adapters(model: nn.Module, target_modules: str | Iterable[str], bottlene
     """
     return wrap_linear_layers(model, target_modules, lambda layer: LinearWithAdapter(layer, bottleneck_size),
                               LinearWithAdapter, modules_to_save)
-
-
-def adapter_state_dict(model: nn.Module, modules_to_save: str | Iterable[str] = ()) -> dict[str, torch.Tensor]:
-    """Only the adapter weights (``...adapter.down/up...``) and those of ``modules_to_save`` (e.g. the head)."""
-    return wrapper_state_dict(model, LinearWithAdapter, modules_to_save)
 
 
 def save_adapters(model: nn.Module, path: str | os.PathLike, modules_to_save: str | Iterable[str] = ()) -> Path:

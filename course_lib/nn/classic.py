@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.config import positive_int
+
 
 class TextClassifier(nn.Module):
     """The LoRA chapter's embedding-bag MLP: mean of frozen word vectors -> fc1 -> ReLU -> fc2.
@@ -17,7 +19,11 @@ class TextClassifier(nn.Module):
     def __init__(self, embeddings: torch.Tensor | np.ndarray, num_labels: int, hidden: int = 128,
                  pad_index: int = 1):
         super().__init__()
+        positive_int("num_labels", num_labels)
+        positive_int("hidden", hidden)
         embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+        if embeddings.ndim != 2:
+            raise ValueError(f"embeddings must be a (V, d) matrix of word vectors, got shape {tuple(embeddings.shape)}")
         self.pad_index = pad_index
         self.embedding = nn.EmbeddingBag.from_pretrained(embeddings, freeze=True, mode="mean",
                                                          padding_idx=pad_index)
@@ -39,6 +45,7 @@ class LeNet5(nn.Module):
 
     def __init__(self, num_labels: int = 10):
         super().__init__()
+        positive_int("num_labels", num_labels)
         self.conv1 = nn.Conv2d(1, 6, 5)  # (B, 6, 28, 28)
         self.pool = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(6, 16, 5)  # (B, 16, 10, 10)

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.config import positive_int
+from course_lib.nn.pooling import masked_mean
+
 
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal position signal of "Attention Is All You Need" to ``(B, T, d_model)`` inputs.
@@ -28,8 +31,9 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.1):
         super().__init__()
-        if d_model % 2:
-            raise ValueError(f"d_model must be even for sin/cos pairs, got {d_model}")
+        positive_int("max_len", max_len)
+        if not isinstance(d_model, int) or d_model <= 0 or d_model % 2:
+            raise ValueError(f"d_model must be a positive even integer (sin/cos pairs), got {d_model!r}")
         self.dropout = nn.Dropout(p=dropout)
         position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (max_len, 1)
         # 1 / 10000^(2i/d), computed in log space
@@ -66,6 +70,13 @@ class TransformerConfig:
     classifier_dropout: float = 0.1
     max_len: int = 512
     freeze_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("num_labels", "nhead", "dim_feedforward", "num_layers", "max_len"):
+            positive_int(f"TransformerConfig.{name}", getattr(self, name))
+        for name in ("dropout", "attention_dropout", "classifier_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"TransformerConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
 
 
 class TransformerClassifier(nn.Module):
@@ -104,8 +115,7 @@ class TransformerClassifier(nn.Module):
         x = self.emb(input_ids) * math.sqrt(self.d_model)  # (B, T, d)
         x = self.pos_encoder(x)  # (B, T, d)
         x = self.transformer_encoder(x, src_key_padding_mask=~attention_mask)  # (B, T, d)
-        m = attention_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
-        return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B, d)
+        return masked_mean(x, attention_mask)  # (B, d)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B, num_labels)`` for ``input_ids`` ``(B, T)``."""
@@ -113,6 +123,7 @@ class TransformerClassifier(nn.Module):
 
     def replace_head(self, num_labels: int) -> nn.Linear:
         """Put a fresh ``nn.Linear(d_model, num_labels)`` head on the model (e.g. 4 news classes -> 2 sentiments)."""
+        positive_int("num_labels", num_labels)
         device = self.classifier.weight.device
         self.classifier = nn.Linear(self.d_model, num_labels).to(device)
         self.config.num_labels = num_labels

@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers, wrapper_state_dict
+from course_lib.nn.wrapping import LinearWrapper, load_wrapped, save_wrapped, wrap_linear_layers
 
 
 def _check_rank_alpha(r, lora_alpha) -> None:
@@ -184,11 +184,6 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, layer.base_layer)
     return model
-
-
-def lora_state_dict(model: nn.Module, modules_to_save: str | Iterable[str] = ()) -> dict[str, torch.Tensor]:
-    """Only ``lora_A``/``lora_B`` weights and the parameters of ``modules_to_save`` (e.g. the head)."""
-    return wrapper_state_dict(model, LinearWithLoRA, modules_to_save)
 
 
 def save_lora(model: nn.Module, path: str | os.PathLike, modules_to_save: str | Iterable[str] = ()) -> Path:

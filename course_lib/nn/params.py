@@ -18,6 +18,8 @@ def freeze(model: nn.Module, *, except_: tuple[str, ...] = ()) -> nn.Module:
     ``freeze(model, except_=("classifier",))`` is linear probing; ``except_=("linear2", "classifier")`` is the
     chapter's partial unfreezing. The (frozen) word embeddings stay frozen either way.
     """
+    if isinstance(except_, str):  # a bare string would be read as its characters, and unfreeze nearly everything
+        raise TypeError(f"except_ must be a tuple of names, got the string {except_!r}: write except_=({except_!r},)")
     for name, p in model.named_parameters():
         p.requires_grad = any(key in name for key in except_) and not name.startswith("emb.")
     return model

@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from course_lib import precision
-from course_lib.env import quiet_hf, show_progress
+from course_lib.env import show_progress
+from course_lib.hub import load_pretrained
 from course_lib.train.classifier import History
 
 
@@ -26,15 +27,18 @@ def load_pretrained_classifier(name_or_path: str, num_labels: int):
     """``(model, tokenizer, new_keys)``: a pretrained encoder with a new, randomly initialised classification head.
 
     ``new_keys`` are the weights that were *not* in the checkpoint (the head), sorted, so a chapter can say which
-    part starts from scratch (transformers' own "newly initialized" notice is silenced). The model is in float32 on
-    the device it will be trained on (:func:`course_lib.precision.training_device`).
+    part starts from scratch (transformers' own load report is hidden by :func:`course_lib.env.quiet_hf`). The model
+    is in float32 (:func:`course_lib.hub.load_pretrained`) on the device it will be trained on
+    (:func:`course_lib.precision.training_device`).
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
+        raise ValueError(f"num_labels must be an integer of at least 2 (a classifier picks one of several labels), "
+                         f"got {num_labels!r}")
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    with quiet_hf():
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, num_labels=num_labels, output_loading_info=True)
+    model, info = load_pretrained(AutoModelForSequenceClassification, name_or_path, num_labels=num_labels,
+                                  output_loading_info=True)
     return model.to(precision.training_device()), tokenizer, sorted(info["missing_keys"])
 
 
@@ -44,7 +48,7 @@ def tokenize_classification(ds, tokenizer, max_length: int):
     Texts are truncated to ``max_length`` tokens but not padded: the collator pads each batch to its longest
     text. ``text`` is dropped and ``label`` renamed ``labels``, the name the model's ``forward`` expects.
     """
-    if max_length < 2:
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
         raise ValueError(f"max_length must leave room for [CLS] and [SEP], got {max_length}")
 
     def encode(batch):
@@ -59,6 +63,8 @@ def make_dataloaders(tokenized, tokenizer, batch_size: int, seed: int = 0) -> di
     """A ``DataLoader`` per split; ``train`` is shuffled with a seeded generator, batches are padded per batch."""
     from transformers import DataCollatorWithPadding
 
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     collate = DataCollatorWithPadding(tokenizer)
     loaders = {}
     for split, ds in tokenized.items():
@@ -78,10 +84,20 @@ def train_native(model, train_loader: DataLoader, *, epochs: int, learning_rate:
     :func:`course_lib.precision.choose_precision` grants only where the GPU supports it; the weights stay float32.
     The model is returned on the training device without the autocast wrapper ``accelerate`` put on its
     ``forward``, so later evaluations run in float32, like those of a reloaded copy. Returns a
-    :class:`History`.
+    :class:`History`; its ``best_epoch`` (1-based) is the epoch of the highest validation accuracy (the first one
+    on a tie), or 0 when there is no ``valid_loader``. The model returned is the one after the last epoch.
     """
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
+
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    if weight_decay < 0 or max_grad_norm <= 0:
+        raise ValueError(f"weight_decay must be >= 0 and max_grad_norm > 0, got {weight_decay!r}, {max_grad_norm!r}")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader is empty: there is nothing to train on")
 
     accelerator = precision.make_accelerator(mixed_precision)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
@@ -107,6 +123,8 @@ def train_native(model, train_loader: DataLoader, *, epochs: int, learning_rate:
         history.train_loss.append(sum(epoch_losses) / len(epoch_losses))
         if valid_loader is not None:
             history.val_accuracy.append(evaluate_accuracy(model, valid_loader)["accuracy"])
+            if history.val_accuracy[-1] > max(history.val_accuracy[:-1], default=float("-inf")):
+                history.best_epoch = epoch + 1
         history.epoch_seconds.append(time.perf_counter() - start)
     bar.close()
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # removes the autocast wrapper from `model.forward`
@@ -148,5 +166,5 @@ def load_finetuned(path: str | os.PathLike):
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(path).to(precision.training_device())
+    model = load_pretrained(AutoModelForSequenceClassification, path).to(precision.training_device())
     return model, AutoTokenizer.from_pretrained(path)
