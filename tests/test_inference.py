@@ -212,3 +212,30 @@ def test_sentiment_config_reads_real_reviews_at_256_tokens():
     fast = inf.config_for(Profile("fast"))
     assert fast.max_length == 256 and fast.n_test >= 200
     assert "synthetic" not in (inf.__doc__ or "").lower()
+
+
+def test_sentiment_head_counts_its_trainable_parameters_before_freezing(tmp_path):
+    """The head's count is taken while it trains (regression: it was counted after the model was frozen: 0)."""
+    from datasets import Dataset, DatasetDict
+
+    model, tok = _tiny_mean_pool_classifier(tmp_path)
+    model.save_pretrained(tmp_path / "enc")
+    tok.save_pretrained(tmp_path / "enc")
+    texts = ["a good film", "not a bad plot", "a bad film", "good plot at all"] * 4
+    labels = [1, 1, 0, 1] * 4
+    split = Dataset.from_dict({"text": texts, "label": labels})
+    data = DatasetDict({"train": split, "validation": split, "test": split})
+    cfg = inf.SentimentConfig(n_train=16, n_validation=16, n_test=16, max_length=8, epochs=2, learning_rate=1e-2,
+                              batch_size=8)
+    result = inf.train_sentiment_head(str(tmp_path / "enc"), data, cfg, seed=0)
+    assert result.trainable_params == 16 * 2 + 2  # the classifier: hidden x labels weights + labels biases
+    assert not any(p.requires_grad for p in result.model.parameters())  # the returned model is frozen
+
+
+def test_next_token_entropy_uses_the_whole_normalised_distribution():
+    logits = torch.tensor([3.0, 2.0, 1.0] + [0.0] * 97)
+    whole = inf.next_token_entropy(logits, temperature=1.0)
+    top3 = inf.entropy_bits(torch.softmax(logits, -1).sort(descending=True).values[:3])
+    assert whole > top3  # the tail's mass counts
+    assert inf.next_token_entropy(logits, 0.5) < whole < inf.next_token_entropy(logits, 2.0)
+    assert inf.next_token_entropy(torch.zeros(8), 1.0) == pytest.approx(3.0)  # uniform over 8 = 3 bits
