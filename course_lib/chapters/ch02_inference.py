@@ -64,6 +64,8 @@ HUB_MODELS = {
     "language-id": "papluca/xlm-roberta-base-language-detection",
     "embeddings": "sentence-transformers/all-MiniLM-L6-v2",
 }
+#: the chapter's generation demo: greedy and sampled continuations of one prompt (the settings table reads it)
+DEMO_DECODING = {"max_new_tokens": 110, "temperature": 0.8, "top_p": 0.9}
 SENTIMENT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}  # the SST-2 checkpoint's id2label
 LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "italian": "it",
              "portuguese": "pt", "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja",
