@@ -239,3 +239,26 @@ def test_next_token_entropy_uses_the_whole_normalised_distribution():
     assert whole > top3  # the tail's mass counts
     assert inf.next_token_entropy(logits, 0.5) < whole < inf.next_token_entropy(logits, 2.0)
     assert inf.next_token_entropy(torch.zeros(8), 1.0) == pytest.approx(3.0)  # uniform over 8 = 3 bits
+
+
+def test_entropy_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    def solution(logits, temperatures):
+        return [inf.next_token_entropy(logits, t) for t in temperatures]
+
+    def stub(logits, temperatures):
+        raise NotImplementedError
+
+    def nats(logits, temperatures):
+        import math
+        return [inf.next_token_entropy(logits, t) * math.log(2) for t in temperatures]
+
+    def top20(logits, temperatures):
+        return [inf.entropy_bits(torch.softmax(logits / t, -1).sort(descending=True).values[:20])
+                for t in temperatures]
+
+    assert ch02.check_entropy_by_temperature(solution) is True
+    assert "PASS" in capsys.readouterr().out
+    for wrong, hint in [(stub, "NotImplementedError"), (nats, "nats"), (top20, "top 20")]:
+        assert ch02.check_entropy_by_temperature(wrong) is False
+        out = capsys.readouterr().out
+        assert "NOT YET" in out and hint in out

@@ -90,3 +90,41 @@ def check_top_p(fn) -> bool:
         return True, ""
 
     return run_check("2.4", check)
+
+
+def _entropy_bits(logits, temperature: float) -> float:
+    import math
+
+    import torch
+
+    logp = torch.log_softmax(logits.double() / temperature, dim=-1)
+    return float(-(logp.exp() * logp).sum() / math.log(2))
+
+
+def check_entropy_by_temperature(fn) -> bool:
+    """Exercise 2.2: ``fn(logits (V,), temperatures) -> [entropy in bits of softmax(logits / t) for t]``, measured
+    over the whole vocabulary on next-token-like logits (a few likely tokens, a long tail)."""
+    import math
+
+    import torch
+
+    def check():
+        g = torch.Generator().manual_seed(0)
+        logits = -2.0 * torch.log(torch.arange(1, 5001, dtype=torch.float32)) + 0.3 * torch.randn(5000, generator=g)
+        temps = [0.5, 1.0, 1.5, 2.0]
+        want = [_entropy_bits(logits, t) for t in temps]
+        got = [float(v) for v in fn(logits, temps)]
+        if len(got) != len(temps):
+            return False, f"return one entropy per temperature ({len(temps)}), got {len(got)}"
+        if all(abs(g_ - w * math.log(2)) < 1e-3 for g_, w in zip(got, want)):
+            return False, "these are nats (natural log): divide by ln 2 for bits"
+        top20 = [float(-(p * p.log2()).sum()) for p in
+                 (torch.softmax(logits / t, -1).sort(descending=True).values[:20] for t in temps)]
+        if all(abs(g_ - w) < 1e-3 for g_, w in zip(got, top20)):
+            return False, "that is the entropy of the top 20 only: the tail's probability counts too"
+        if not all(abs(g_ - w) < 1e-3 for g_, w in zip(got, want)):
+            return False, (f"expected about {[round(w, 2) for w in want]} bits, got {[round(g_, 2) for g_ in got]}: "
+                           "softmax(logits / t) over the whole vocabulary, then -sum p log2 p")
+        return True, ""
+
+    return run_check("2.2", check)
