@@ -262,3 +262,41 @@ def test_entropy_exercise_passes_the_solution_and_explains_wrong_answers(capsys)
         assert ch02.check_entropy_by_temperature(wrong) is False
         out = capsys.readouterr().out
         assert "NOT YET" in out and hint in out
+
+
+def test_truncation_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    """Exercise 2.5 measures the share of IMDB review tokens a 128/256-token input drops (MiniLM's tokenizer)."""
+
+    def lengths(texts, tokenizer):
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def solution(texts, tokenizer, max_length):
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def stub(texts, tokenizer, max_length):
+        raise NotImplementedError
+
+    def no_special_tokens(texts, tokenizer, max_length):  # forgets that [CLS] and [SEP] take two positions
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - max_length) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def words(texts, tokenizer, max_length):
+        n = [len(t.split()) for t in texts]
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def mean_of_shares(texts, tokenizer, max_length):
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(c / k for c, k in zip(cut, n)) / len(n)}
+
+    assert ch02.check_truncation_share(solution) is True
+    assert capsys.readouterr().out == "Exercise 2.5: PASS\n"
+    for wrong, hint in [(stub, "NotImplementedError"), (no_special_tokens, "[CLS] and [SEP]"),
+                        (words, "counts words"), (mean_of_shares, "pool the tokens")]:
+        assert ch02.check_truncation_share(wrong) is False
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and "NOT YET" in out and hint in out, out

@@ -128,3 +128,61 @@ def check_entropy_by_temperature(fn) -> bool:
         return True, ""
 
     return run_check("2.2", check)
+
+
+def _truncation_reference(texts, tokenizer, max_length: int, *, room: int = 2, pooled: bool = True) -> dict:
+    """Reference for exercise 2.5 (``room``/``pooled`` give the plausible wrong answers the hints name)."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    fits = max_length - room
+    cut = [max(0, n - fits) for n in lengths]
+    if pooled:
+        tokens_cut = sum(cut) / sum(lengths)
+    else:
+        tokens_cut = sum(c / n for c, n in zip(cut, lengths) if n) / len(lengths)
+    return {"reviews_cut": sum(c > 0 for c in cut) / len(lengths), "tokens_cut": tokens_cut}
+
+
+def check_truncation_share(fn) -> bool:
+    """Exercise 2.5: ``fn(texts, tokenizer, max_length) -> {"reviews_cut": share, "tokens_cut": share}`` measured
+    with MiniLM's tokenizer on 300 held-out IMDB reviews at ``max_length`` 128 and 256."""
+
+    def check():
+        from transformers import AutoTokenizer
+
+        from course_lib.data.loaders import Sizes, load_text_classification
+        from course_lib.hub import checkpoint
+
+        texts = list(load_text_classification("imdb", "offline", Sizes(train=0, validation=0, test=300))
+                     ["test"]["text"])
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint("sentence-transformers/all-MiniLM-L6-v2", "offline"))
+        for max_length in (128, 256):
+            want = _truncation_reference(texts, tokenizer, max_length)
+            got = dict(fn(texts, tokenizer, max_length))
+            if set(got) != {"reviews_cut", "tokens_cut"}:
+                return False, f"return a dict with the keys 'reviews_cut' and 'tokens_cut', got {sorted(got)}"
+            got = {k: float(v) for k, v in got.items()}
+            if all(abs(got[k] - want[k]) < 1e-9 for k in want):
+                continue
+            words = [len(t.split()) for t in texts]
+            word_cut = sum(max(0, n - (max_length - 2)) for n in words) / sum(words)
+            if abs(got["tokens_cut"] - word_cut) < 1e-6:
+                return False, "that counts words: count WordPiece tokens, tokenizer(texts, add_special_tokens=False)"
+            no_room = _truncation_reference(texts, tokenizer, max_length, room=0)
+            if all(abs(got[k] - no_room[k]) < 1e-9 for k in want):
+                return False, f"[CLS] and [SEP] take 2 of the {max_length} positions: only {max_length - 2} " \
+                              "text tokens fit"
+            per_review = _truncation_reference(texts, tokenizer, max_length, pooled=False)
+            if abs(got["tokens_cut"] - per_review["tokens_cut"]) < 1e-9:
+                return False, "that is the mean of per-review shares: pool the tokens (all cut / all tokens)"
+            return False, (f"at max_length={max_length} expected reviews_cut {want['reviews_cut']:.4f} and "
+                           f"tokens_cut {want['tokens_cut']:.4f}, got {got['reviews_cut']:.4f} and "
+                           f"{got['tokens_cut']:.4f}")
+        return True, ""
+
+    from course_lib.env import quiet_hf
+
+    def quiet_check():  # no length warning or progress bar: the check prints its verdict line only
+        with quiet_hf():
+            return check()
+
+    return run_check("2.5", quiet_check)
