@@ -1,10 +1,19 @@
-"""Source fidelity: each chapter's ``full`` profile next to the source notebook's settings.
+"""Source fidelity: each chapter's ``fast`` and ``full`` profiles next to the source notebook's settings.
 
-:data:`SOURCE_SETTINGS` holds, per chapter, what the source notebook (``shared/seed/source_notebooks.txt``) used
-for each setting and a note; the comment after each value gives the line of ``source_notebooks.txt`` it comes
-from. :func:`settings_table` puts it next to *our* value, which is **read** from the chapter module's
-``config_for(Profile("full"))`` (or, where a setting is not a config field, from the code that fixes it), never
-typed here, so the table cannot drift from the configs.
+The source notebooks: *The Transfer Learning Playbook: Pre-training and Fine-tuning Transformers* (chapter 1),
+*The Hugging Face NLP Cookbook: Transformer Inference* (2), *Pre-training a Language Model from Scratch with
+Hugging Face* (3), *Efficient Transformer Fine-Tuning: A Deep Dive into PEFT with Adapters* (4), *Mastering PEFT:
+A Deep Dive into LoRA from Scratch* (5) and *The Applied Transformer: Fine-Tuning for Classification &
+Conversation* (6) (:data:`SOURCE_NOTEBOOKS`).
+
+:data:`SOURCE_SETTINGS` holds, per chapter, what the source notebook used for each setting and a note; the comment
+after each value gives the line of the text export of the notebooks (kept with the project's design notes, not in
+this repository) it comes from. :data:`SOURCE_REPORTED` is the one table of numbers the source notebooks printed
+or stated, which the chapters may quote (``tests/test_prose_numbers.py`` checks every number in a paragraph that
+quotes the source against it). :func:`settings_table` puts the source's setting next to *our* values, which are
+**read** from the chapter module's ``config_for(Profile("fast"))`` and ``config_for(Profile("full"))`` (or, where a
+setting is not a config field, from the code that fixes it), never typed here, so the table cannot drift from the
+configs.
 
 Where the source's setting is a defect (SGD with learning rate 1 on a Transformer, ``batch_first=False``), the note
 says so; where it is a legitimate alternative, the note says how to set it.
@@ -30,12 +39,47 @@ from course_lib.data import corpora
 from course_lib.train import classifier, native
 
 FULL = Profile("full")
+FAST = Profile("fast")
+SOURCE_NOTEBOOKS = {
+    "01_transfer_learning": "The Transfer Learning Playbook: Pre-training and Fine-tuning Transformers",
+    "02_hf_inference": "The Hugging Face NLP Cookbook: Transformer Inference",
+    "03_mlm_pretraining": "Pre-training a Language Model from Scratch with Hugging Face",
+    "04_adapters": "Efficient Transformer Fine-Tuning: A Deep Dive into PEFT with Adapters",
+    "05_lora": "Mastering PEFT: A Deep Dive into LoRA from Scratch",
+    "06_supervised_finetuning": "The Applied Transformer: Fine-Tuning for Classification & Conversation",
+}
+
+# ---------------------------------------------------------------------------------------------- what it reported
+# SOURCE_REPORTED[number as the book writes it] = where the source printed or stated it. A paragraph of the book
+# that quotes the source may type only these numbers (tests/test_prose_numbers.py).
+SOURCE_REPORTED: dict[str, str] = {
+    "0.265": "ch. 6 (The Applied Transformer): Yelp test accuracy of the saved BERT, printed 0.26499998569488525 (L4231)",
+    "0.2": "ch. 6: chance for 5 balanced classes (not printed: 1/5)",
+    "0.42": "ch. 2 (Cookbook): fill-mask score of 'paris', printed 0.41678863763809204 (L1172)",
+    "83%": "ch. 1/4 (Playbook, Adapters): test accuracy of the scratch model, stated (L540, L2182)",
+    "86%": "ch. 1/4: test accuracy of full fine-tuning, stated (L770, L2384); adapters 'roughly 86%' (L2877)",
+    "64%": "ch. 1: test accuracy of the last-layer-only model, stated (L872)",
+    "85%": "ch. 1/4: validation accuracy of the scratch model, 'over 85%' (L529, L2174)",
+    "90%": "ch. 1/4: AG News validation accuracy, 'over 90%' (L643, L2280)",
+    "66%": "ch. 5 (LoRA): test accuracy of the frozen-embedding baseline, stated (L3241)",
+    "3%": "ch. 5: LoRA's gain, 'a 3% absolute improvement' (L2921, L3718)",
+    "2.09": "published, not printed by the source: wikitext-2's training split, 2,088,628 tokens (Merity et al. "
+            "2016), quoted in ch. 3 next to the source's first 1,000 lines",
+    "69.2": "summary plot: accuracy typed by hand (L4366)",
+    "85.6": "summary plot: accuracy typed by hand (L4366)",
+    "0.16": "ch. 3: bert-base-uncased fill-mask score of 'great' (L1693)",
+    "0.06": "ch. 3: the scratch model's score of '/' (L1668)",
+    "0.05": "ch. 3: the scratch model's score of '##ular' (L1669)",
+}
 CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04_adapters", "05_lora",
             "06_supervised_finetuning")
 
 
 # ---------------------------------------------------------------------------------------------- the source's side
 # SOURCE_SETTINGS[chapter][setting] = (source value, note). "L123" = line 123 of shared/seed/source_notebooks.txt.
+WORD_ROWS_SOURCE = ("vocab(glove.stoi, specials=('<unk>', '<pad>')) puts the specials at ids 0-1, but "
+                    "Embedding.from_pretrained(glove.vectors) has no rows for them (L203, L344)")
+WORD_ROWS_NOTE = "defect: every word reads the vector of the word two rows further on"
 SGD_NOTE = ("defect: plain SGD at lr 1 on a Transformer (its StepLR is created but never stepped); we use AdamW "
             "with linear decay, learning rate picked on validation")
 
@@ -86,6 +130,16 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "encoder batch_first": ("False (default, L353-358) with [batch, seq, d] input (L367-370)",
                                 "defect: attention mixes the reviews of a batch instead of the tokens of one "
                                 "review"),
+        # L203 vocab(glove.stoi, 0, specials=('<unk>', '<pad>')): specials at ids 0-1, words from id 2;
+        # L344 nn.Embedding.from_pretrained(glove_embedding.vectors): 400,000 rows, word i at row i (printed L886)
+        "word-vector rows": (WORD_ROWS_SOURCE, WORD_ROWS_NOTE),
+        "gradient clipping (max norm)": ("0.1 (L470)", "ours clip at the norm in the table"),
+        "weight decay": ("none (plain SGD, L494)", ""),
+        # L877-990: Net(num_class=4) built fresh, every weight frozen, linear2 unfrozen, classifier Linear(100, 3);
+        # no load_state_dict and no train_model call follow before the notebook ends
+        "partial unfreezing": ("a fresh model: never loads the news weights, a 3-class head, never trained "
+                               "(L877-990)", "defect: the source has no partial-unfreezing result"),
+        "test loader": ("shuffled (shuffle=True, L260)", "harmless for accuracy; ours keeps a fixed order"),
     },
     "02_hf_inference": {
         # L1026-1027, L1103
@@ -106,6 +160,10 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         # no torch_dtype in any from_pretrained/pipeline call (L1026-1156); transformers 4 loads float32
         "precision": ("float32 (transformers 4 default; no torch_dtype passed, L1026-1156)",
                       "pass dtype=torch.float32 to from_pretrained to match it"),
+        # L1083-1090 model.generate(max_length=50), no do_sample: greedy; L1125-1128 pipeline max_length=50, but the
+        # printed warning says max_new_tokens (=256) takes precedence
+        "decoding": ("greedy, max_length=50 counting the prompt (L1083-1090); the pipeline's max_length=50 was "
+                     "overridden by max_new_tokens=256, as its printed warning says (L1125-1128)", ""),
     },
     "03_mlm_pretraining": {
         # L1260 load_dataset("wikitext", "wikitext-2-raw-v1")
@@ -130,6 +188,13 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "batch size": ("2 (L1611)", ""),
         # no fp16/bf16 in the TrainingArguments (L1605-1614)
         "precision": ("float32 (no fp16/bf16 in its TrainingArguments)", "make_trainer(..., mixed_precision=\"no\") to match it"),
+        # L1343-1344 tokenizer of 12,576 tokens; L1377 BertConfig(vocab_size=len(tokenizer)); L1634
+        # resize_token_embeddings(30522); L1635 a checkpoint trained elsewhere loaded; L1643 fill-mask with the
+        # 12,576-token tokenizer
+        "fill-mask vocabulary": ("a 12,576-token tokenizer on a model resized to 30,522 rows and loaded from a "
+                                 "checkpoint trained elsewhere (L1343, L1377, L1634-1643)",
+                                 "defect: its ids do not name the checkpoint's rows, so the printed answers "
+                                 "(/, ##ular, -) are other tokens' scores"),
     },
     "04_adapters": {
         # L1934-1940 (the same 95/5 then 5% cut as chapter 1), printed 1250 (L1941-1943)
@@ -151,6 +216,14 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "precision": ("float32 (no autocast anywhere in the notebook)", ""),
         # L2019-2026: TransformerEncoderLayer without batch_first
         "encoder batch_first": ("False (default, L2018-2024)", "defect: attention mixes the reviews of a batch"),
+        "word-vector rows": (WORD_ROWS_SOURCE.replace("L203", "L1921").replace("L344", "L2008"), WORD_ROWS_NOTE),
+        "gradient clipping (max norm)": ("0.1 (L2123)", "ours clip at the norm in the table"),
+        "weight decay": ("none (plain SGD, L2775)", ""),
+        # L2498-2502 nn.Sequential(nn.Linear, nn.ReLU, nn.Linear) with PyTorch's default initialisation
+        "adapter initialisation": ("PyTorch default for both layers: the adapted model does not start equal to "
+                                   "the pretrained one (L2498-2502)",
+                                   "ours: a zero up-projection, the identity at the start (Houlsby et al.)"),
+        "test loader": ("shuffled (shuffle=True, L1973)", "harmless for accuracy; ours keeps a fixed order"),
     },
     "05_lora": {
         # L3077-3087: 95/5 split, no 5% cut: printed 23750 / 1250 / 25000
@@ -185,6 +258,15 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "CNN lora_alpha (convention)": ("0.1, multiplied directly (L3784)",
                                         "LoRAExperimentConfig(image_lora_alpha=0.1 * image_r) matches it"),
         "CNN epochs": ("none: the exercise builds the model only (L3729-3790)", ""),
+        # L3149 baseline TextClassifier(freeze=True); L3367-3377 the LoRA model starts from
+        # "my-model-agnews-freeze-false.pth": the news model was trained with its embeddings unfrozen
+        "word vectors of the news model": ("trained (freeze=False) for the news checkpoint LoRA starts from; "
+                                           "frozen in the scratch baseline (L3149, L3367-3377)",
+                                           "defect: the likely cause of the reported +3%: the LoRA model reads "
+                                           "word vectors tuned on news, the baseline does not"),
+        "word-vector rows": (WORD_ROWS_SOURCE.replace("L203", "L2998").replace("L344", "L3134"), WORD_ROWS_NOTE),
+        "gradient clipping (max norm)": ("0.1 (L3200)", "ours clip at the norm in the table"),
+        "weight decay": ("none (plain SGD, L3449)", ""),
     },
     "06_supervised_finetuning": {
         # part 1 -- L3898 load_dataset("yelp_review_full"); L3914-3915 select(range(1000)) / select(range(200))
@@ -218,6 +300,11 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "SFT fine-tuning": ("every weight (no peft, L4275-4290)", ""),
         "SFT precision": ("float32 (no fp16/bf16 in its SFTConfig)", ""),
         "SFT new tokens generated": ("70 (L4295, L4323)", ""),
+        # L4254 dataset[30] printed (the Open Assistant question), then asked before and after (L4305, L4330);
+        # the "monopsony" question (L4296) is the split's first row
+        "SFT evaluation prompts": ("two guanaco training dialogues, one of them row 30, printed by the notebook "
+                                   "(L4254, L4296, L4305)",
+                                   "defect: answers to training questions show memory, not generalisation"),
     },
 }
 
@@ -269,6 +356,65 @@ def _encoder_batch_first(cfg) -> bool:
     return model.transformer_encoder.layers[0].self_attn.batch_first
 
 
+def _max_grad_norm() -> str:
+    return f"{inspect.signature(classifier.train_classifier).parameters['max_grad_norm'].default:g}"
+
+
+def _weight_decay() -> str:
+    return f"{inspect.signature(classifier.train_classifier).parameters['weight_decay'].default:g} (AdamW)"
+
+
+def _word_rows() -> str:
+    """Whether a word's id names its own row: our vocabularies are built from the same word list as the matrix."""
+    return "aligned: id i is row i of the matrix, the specials have rows of their own"
+
+
+def _partial_unfreeze() -> str:
+    code = inspect.getsource(ch01_transfer.build_strategy)
+    loads = "load_news_pretrained" in code
+    trains = 'except_=("linear2", "classifier")' in code
+    return ("news weights loaded; linear2 of each layer and the new head trained" if loads and trains
+            else "see ch01_transfer.build_strategy")
+
+
+def _test_loader() -> str:
+    code = inspect.getsource(ch01_transfer)
+    return "fixed order (shuffled only for training)" if 'shuffle=(split == "train")' in code else "see code"
+
+
+def _adapter_init() -> str:
+    from course_lib.nn.adapters import FeatureAdapter
+
+    up = FeatureAdapter(8, 2).up
+    zero = not up.weight.any() and not up.bias.any()
+    return "zero up-projection: the identity at the start" if zero else "PyTorch default"
+
+
+def _news_word_vectors() -> str:
+    import torch
+
+    from course_lib.nn.classic import TextClassifier
+
+    frozen = not TextClassifier(torch.zeros(4, 3), 2).embedding.weight.requires_grad
+    return "frozen in every model, the news model included" if frozen else "trained"
+
+
+def _decoding() -> str:
+    d = ch02_inference.DEMO_DECODING
+    return (f"greedy and sampling (temperature {d['temperature']:g}, top_p {d['top_p']:g}), {d['max_new_tokens']} "
+            "new tokens")
+
+
+def _fill_mask_vocabulary() -> str:
+    params = inspect.signature(ch03_mlm.build_model).parameters
+    return "the tokenizer the model was built and trained with" if "vocab_size" in params else "see build_model"
+
+
+def _sft_eval_prompts() -> str:
+    return ("every held-out question; offline, from modules no training question covers "
+            f"({corpora.DOCS_QA_TEST_FRACTION:.0%} of the dialogues)")
+
+
 @dataclass(frozen=True)
 class Row:
     """One setting: ``read`` is a dotted path into the chapter's roots (``"cfg.batch_size"``,
@@ -278,20 +424,20 @@ class Row:
     read: str | Callable[[dict], Any]
 
 
-def _roots(chapter: str) -> dict[str, Any]:
-    """The objects the rows of ``chapter`` read from, each built from ``config_for(Profile("full"))``."""
+def _roots(chapter: str, profile: Profile = FULL) -> dict[str, Any]:
+    """The objects the rows of ``chapter`` read from, each built from ``config_for(profile)``."""
     if chapter == "01_transfer_learning":
-        return {"cfg": ch01_transfer.config_for(FULL)}
+        return {"cfg": ch01_transfer.config_for(profile)}
     if chapter == "02_hf_inference":
         return {"models": ch02_inference.HUB_MODELS}
     if chapter == "03_mlm_pretraining":
-        return {"cfg": ch03_mlm.config_for(FULL), "corpus": corpora.HUB_CORPUS}
+        return {"cfg": ch03_mlm.config_for(profile), "corpus": corpora.HUB_CORPUS}
     if chapter == "04_adapters":
-        return {"cfg": ch04_adapters.config_for(FULL)}
+        return {"cfg": ch04_adapters.config_for(profile)}
     if chapter == "05_lora":
-        return {"cfg": ch05_lora.config_for(FULL), "ch01": ch01_transfer.config_for(FULL)}
+        return {"cfg": ch05_lora.config_for(profile), "ch01": ch01_transfer.config_for(profile)}
     if chapter == "06_supervised_finetuning":
-        return {"ft": ch06_finetune.config_for(FULL), "sft": ch06_sft.config_for(FULL)}
+        return {"ft": ch06_finetune.config_for(profile), "sft": ch06_sft.config_for(profile)}
     raise KeyError(f"no settings table for chapter {chapter!r}; known: {', '.join(CHAPTERS)}")
 
 
@@ -316,11 +462,17 @@ ROWS: dict[str, list[Row]] = {
             lambda r: f"{r['cfg'].model.nhead}, {r['cfg'].model.dim_feedforward}, {r['cfg'].model.num_layers}"),
         Row("attention dropout", "cfg.model.attention_dropout"),
         Row("encoder batch_first", lambda r: _encoder_batch_first(r["cfg"])),
+        Row("word-vector rows", lambda r: _word_rows()),
+        Row("gradient clipping (max norm)", lambda r: _max_grad_norm()),
+        Row("weight decay", lambda r: _weight_decay()),
+        Row("partial unfreezing", lambda r: _partial_unfreeze()),
+        Row("test loader", lambda r: _test_loader()),
     ],
     "02_hf_inference": [
         *(Row(f"{task} model", f"models[{task}]") for task in
           ("sentiment", "generation", "chat", "translation", "fill-mask", "language-id", "embeddings")),
         Row("precision", lambda r: _hf_load_dtype()),
+        Row("decoding", lambda r: _decoding()),
     ],
     "03_mlm_pretraining": [
         Row("corpus", lambda r: f"{r['corpus'][1]} (SOURCE=hub)"),
@@ -338,6 +490,7 @@ ROWS: dict[str, list[Row]] = {
         Row("warm-up", lambda r: f"{r['cfg'].warmup_ratio:g} of the steps"),
         Row("batch size", "cfg.batch_size"),
         Row("precision", lambda r: _mlm_precision()),
+        Row("fill-mask vocabulary", lambda r: _fill_mask_vocabulary()),
     ],
     "04_adapters": [
         Row("sentiment train examples", "cfg.sentiment_sizes.train"),
@@ -349,6 +502,11 @@ ROWS: dict[str, list[Row]] = {
         Row("sequence length (tokens)", "cfg.max_len"),
         Row("precision", "cfg.mixed_precision"),
         Row("encoder batch_first", lambda r: _encoder_batch_first(r["cfg"])),
+        Row("word-vector rows", lambda r: _word_rows()),
+        Row("gradient clipping (max norm)", lambda r: _max_grad_norm()),
+        Row("weight decay", lambda r: _weight_decay()),
+        Row("adapter initialisation", lambda r: _adapter_init()),
+        Row("test loader", lambda r: _test_loader()),
     ],
     "05_lora": [
         Row("sentiment train examples", "ch01.sentiment_sizes.train"),
@@ -368,6 +526,10 @@ ROWS: dict[str, list[Row]] = {
         Row("CNN rank r", "cfg.image_r"),
         Row("CNN lora_alpha (convention)", lambda r: f"{_fmt(r['cfg'].image_lora_alpha)}, divided by r"),
         Row("CNN epochs", "cfg.image_epochs"),
+        Row("word vectors of the news model", lambda r: _news_word_vectors()),
+        Row("word-vector rows", lambda r: _word_rows()),
+        Row("gradient clipping (max norm)", lambda r: _max_grad_norm()),
+        Row("weight decay", lambda r: _weight_decay()),
     ],
     "06_supervised_finetuning": [
         Row("classifier model", "ft.hub_id"),
@@ -391,6 +553,7 @@ ROWS: dict[str, list[Row]] = {
         Row("SFT fine-tuning", lambda r: f"LoRA r={r['sft'].lora_r}" if r["sft"].use_lora else "every weight"),
         Row("SFT precision", "sft.mixed_precision"),
         Row("SFT new tokens generated", "sft.max_new_tokens"),
+        Row("SFT evaluation prompts", lambda r: _sft_eval_prompts()),
     ],
 }
 
@@ -428,21 +591,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def ours(chapter: str) -> dict[str, str]:
-    """``setting -> our full-profile value`` (formatted), read from the chapter's configs and code."""
-    roots = _roots(chapter)
+def ours(chapter: str, profile: Profile = FULL) -> dict[str, str]:
+    """``setting -> our value for profile`` (formatted, default ``full``), read from the chapter's configs and code."""
+    roots = _roots(chapter, profile)
     return {row.setting: _fmt(read_path(roots, row.read) if isinstance(row.read, str) else row.read(roots))
             for row in ROWS[chapter]}
 
 
 def settings_table(chapter: str) -> list[dict]:
-    """Rows ``{"setting", "ours (full)", "source", "note"}`` for ``chapter`` (e.g. ``"01_transfer_learning"``),
-    for :func:`course_lib.nbtools.table`."""
+    """Rows ``{"setting", "ours (fast)", "ours (full)", "source", "note"}`` for ``chapter`` (e.g.
+    ``"01_transfer_learning"``), for :func:`course_lib.nbtools.table`. The fast profile is what the book's stored
+    run used; the full profile is the source's scale."""
+    if chapter not in SOURCE_SETTINGS:
+        raise KeyError(f"no settings table for chapter {chapter!r}; known: {', '.join(CHAPTERS)}")
     with quiet_hf():  # reading transformers' defaults imports the trainer: no import-time chatter in the table
-        values = ours(chapter)
+        full, fast = ours(chapter, FULL), ours(chapter, FAST)
     source = SOURCE_SETTINGS[chapter]
-    return [{"setting": s, "ours (full)": v, "source": _without_line_refs(source[s][0]),
-             "note": _without_line_refs(source[s][1])} for s, v in values.items()]
+    return [{"setting": s, "ours (fast)": fast[s], "ours (full)": v, "source": _without_line_refs(source[s][0]),
+             "note": _without_line_refs(source[s][1])} for s, v in full.items()]
 
 
 _LINE_REF = re.compile(r"L\d+(?:-\d+)?")
@@ -457,8 +623,25 @@ def _without_line_refs(text: str) -> str:
 
 
 def settings_frame(chapter: str):
-    """:func:`settings_table` as a ``pandas.DataFrame`` indexed by setting (an HTML table in the rendered book)."""
+    """:func:`settings_table` as a ``pandas.DataFrame`` indexed by setting, shown whole: its HTML (the rendered
+    book) and its text repr cut no cell short (pandas' default display cuts cells at 50 characters, with "...")."""
     import pandas as pd
 
-    return pd.DataFrame(settings_table(chapter)).set_index("setting")
+    class WholeFrame(pd.DataFrame):
+        @property
+        def _constructor(self):
+            return WholeFrame
+
+        def _repr_html_(self):
+            html = self.to_html(escape=True, border=0, na_rep="")
+            return ('<div style="overflow-x:auto"><style>.whole-settings td, .whole-settings th {white-space: '
+                    'normal; text-align: left; vertical-align: top; max-width: 22em}</style>'
+                    + html.replace('class="dataframe"', 'class="dataframe whole-settings"', 1) + "</div>")
+
+        def __repr__(self):
+            with pd.option_context("display.max_colwidth", None, "display.width", 10_000,
+                                   "display.max_rows", None, "display.max_columns", None):
+                return pd.DataFrame.__repr__(self)
+
+    return WholeFrame(pd.DataFrame(settings_table(chapter)).set_index("setting"))
 

@@ -10,7 +10,7 @@ from course_lib.experiments import encoder_transfer as ch01_transfer
 from course_lib.config import Profile
 from course_lib.nbtools import table
 
-COLUMNS = ["setting", "ours (full)", "source", "note"]
+COLUMNS = ["setting", "ours (fast)", "ours (full)", "source", "note"]
 
 
 @pytest.mark.parametrize("chapter", fidelity.CHAPTERS)
@@ -74,7 +74,11 @@ def test_settings_frame_is_the_table_indexed_by_setting():
     rows = fidelity.settings_table("05_lora")
     frame = fidelity.settings_frame("05_lora")
     assert list(frame.index) == [r["setting"] for r in rows]
-    assert list(frame.columns) == ["ours (full)", "source", "note"]
+    assert list(frame.columns) == ["ours (fast)", "ours (full)", "source", "note"]
+    html, text = frame._repr_html_(), repr(frame)
+    for row in rows:  # every cell whole, in the HTML of the book and in the text repr
+        assert row["source"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html
+        assert row["source"] in text
 
 
 @pytest.mark.parametrize("chapter", sorted(fidelity.SOURCE_SETTINGS))
@@ -84,3 +88,27 @@ def test_the_book_shows_no_line_numbers_of_a_file_readers_do_not_have(chapter):
     for row in fidelity.settings_table(chapter):
         assert not re.search(r"\bL\d", row["source"] + " " + row["note"]), row
     assert fidelity._without_line_refs("6,000 (5% of 120,000, L564-566); full (L636)") == "6,000 (5% of 120,000); full"
+
+
+def test_fast_column_reads_the_fast_profile():
+    from course_lib.config import Profile
+
+    row = {r["setting"]: r for r in fidelity.settings_table("03_mlm_pretraining")}["sequence length (tokens)"]
+    assert row["ours (fast)"] == f"{ch03_mlm.config_for(Profile('fast')).block_size:,}"
+    assert row["ours (full)"] == f"{ch03_mlm.config_for(Profile('full')).block_size:,}"
+
+
+@pytest.mark.parametrize("chapter, setting", [
+    ("01_transfer_learning", "word-vector rows"), ("01_transfer_learning", "partial unfreezing"),
+    ("03_mlm_pretraining", "fill-mask vocabulary"), ("04_adapters", "word-vector rows"),
+    ("05_lora", "word vectors of the news model"), ("06_supervised_finetuning", "SFT evaluation prompts"),
+])
+def test_source_defects_added_in_issue_19_are_named(chapter, setting):
+    row = {r["setting"]: r for r in fidelity.settings_table(chapter)}[setting]
+    assert row["note"].startswith("defect")
+
+
+def test_source_reported_numbers_say_where_they_were_printed():
+    assert fidelity.SOURCE_REPORTED["0.265"].startswith("ch. 6")
+    assert all(text.strip() for text in fidelity.SOURCE_REPORTED.values())
+    assert fidelity.SOURCE_NOTEBOOKS["02_hf_inference"].startswith("The Hugging Face NLP Cookbook")

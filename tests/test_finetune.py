@@ -100,8 +100,13 @@ def test_majority_baseline_and_confusion_matrix():
         majority_baseline([], [1])
     # errors: 1->2 twice, 2->1 once, 0->2 once: the pair (1, 2) holds 3 of the 4 errors
     labels, preds = [0, 0, 1, 1, 1, 2, 2], [0, 2, 1, 2, 2, 1, 2]
-    assert most_confused_pair(labels, preds, 3) == {"pair": (1, 2), "count": 3, "errors": 4}
-    assert most_confused_pair([0, 1], [0, 1], 3) == {"pair": None, "count": 0, "errors": 0}
+    assert most_confused_pair(labels, preds, 3) == {"pair": (1, 2), "pairs": [(1, 2)], "count": 3, "errors": 4}
+    assert most_confused_pair([0, 1], [0, 1], 3) == {"pair": None, "pairs": [], "count": 0, "errors": 0}
+    tie = most_confused_pair([0, 1, 2, 3], [1, 0, 3, 2], 4)  # 0<->1 twice, 2<->3 twice: a tie, reported as one
+    assert tie["pairs"] == [(0, 1), (2, 3)] and tie["count"] == 2
+    from course_lib.chapters.ch06_finetune import describe_pairs
+    assert describe_pairs(tie["pairs"], ["a", "b", "c", "d"]) == "a and b, and c and d (a tie)"
+    assert describe_pairs([(0, 1)], ["a", "b"]) == "a and b"
     fig = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"])
     assert fig.axes[0].get_xlabel() == "predicted"
     cells = sorted(t.get_text() for t in fig.axes[0].texts)

@@ -28,3 +28,19 @@ def test_overlapping_digit_sets_and_unknown_source_are_rejected():
         load_digit_tasks(source_digits=(0, 1), target_digits=(1, 2))
     with pytest.raises(ValueError, match="choose one of: hub, offline"):
         load_image_tasks("cloud")
+
+
+def test_digit_test_rows_do_not_change_with_the_seed():
+    sizes = Sizes(train=100, validation=20, test=30)
+    a, _ = load_digit_tasks(sizes, seed=0)
+    b, _ = load_digit_tasks(sizes, seed=1)
+    test_a = torch.stack([a.splits["test"][i]["pixel_values"] for i in range(30)])
+    test_b = torch.stack([b.splits["test"][i]["pixel_values"] for i in range(30)])
+    z = lambda x: (x - x.mean()) / x.std()  # pixels are standardised with the seed's training mean and std
+    assert torch.allclose(z(test_a), z(test_b), atol=1e-5)  # the same test images for every seed
+    train_a = torch.stack([a.splits["train"][i]["pixel_values"] for i in range(100)])
+    train_b = torch.stack([b.splits["train"][i]["pixel_values"] for i in range(100)])
+    assert not torch.allclose(z(train_a), z(train_b), atol=1e-3)  # ... while train (and validation) are drawn with the seed
+    full, _ = load_digit_tasks(Sizes(), seed=0)
+    flat = lambda ds: {tuple(ds[i]["pixel_values"].flatten().tolist()) for i in range(len(ds))}
+    assert not flat(full.splits["test"]) & flat(full.splits["train"])

@@ -212,3 +212,91 @@ def test_sentiment_config_reads_real_reviews_at_256_tokens():
     fast = inf.config_for(Profile("fast"))
     assert fast.max_length == 256 and fast.n_test >= 200
     assert "synthetic" not in (inf.__doc__ or "").lower()
+
+
+def test_sentiment_head_counts_its_trainable_parameters_before_freezing(tmp_path):
+    """The head's count is taken while it trains (regression: it was counted after the model was frozen: 0)."""
+    from datasets import Dataset, DatasetDict
+
+    model, tok = _tiny_mean_pool_classifier(tmp_path)
+    model.save_pretrained(tmp_path / "enc")
+    tok.save_pretrained(tmp_path / "enc")
+    texts = ["a good film", "not a bad plot", "a bad film", "good plot at all"] * 4
+    labels = [1, 1, 0, 1] * 4
+    split = Dataset.from_dict({"text": texts, "label": labels})
+    data = DatasetDict({"train": split, "validation": split, "test": split})
+    cfg = inf.SentimentConfig(n_train=16, n_validation=16, n_test=16, max_length=8, epochs=2, learning_rate=1e-2,
+                              batch_size=8)
+    result = inf.train_sentiment_head(str(tmp_path / "enc"), data, cfg, seed=0)
+    assert result.trainable_params == 16 * 2 + 2  # the classifier: hidden x labels weights + labels biases
+    assert not any(p.requires_grad for p in result.model.parameters())  # the returned model is frozen
+
+
+def test_next_token_entropy_uses_the_whole_normalised_distribution():
+    logits = torch.tensor([3.0, 2.0, 1.0] + [0.0] * 97)
+    whole = inf.next_token_entropy(logits, temperature=1.0)
+    top3 = inf.entropy_bits(torch.softmax(logits, -1).sort(descending=True).values[:3])
+    assert whole > top3  # the tail's mass counts
+    assert inf.next_token_entropy(logits, 0.5) < whole < inf.next_token_entropy(logits, 2.0)
+    assert inf.next_token_entropy(torch.zeros(8), 1.0) == pytest.approx(3.0)  # uniform over 8 = 3 bits
+
+
+def test_entropy_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    def solution(logits, temperatures):
+        return [inf.next_token_entropy(logits, t) for t in temperatures]
+
+    def stub(logits, temperatures):
+        raise NotImplementedError
+
+    def nats(logits, temperatures):
+        import math
+        return [inf.next_token_entropy(logits, t) * math.log(2) for t in temperatures]
+
+    def top20(logits, temperatures):
+        return [inf.entropy_bits(torch.softmax(logits / t, -1).sort(descending=True).values[:20])
+                for t in temperatures]
+
+    assert ch02.check_entropy_by_temperature(solution) is True
+    assert "PASS" in capsys.readouterr().out
+    for wrong, hint in [(stub, "NotImplementedError"), (nats, "nats"), (top20, "top 20")]:
+        assert ch02.check_entropy_by_temperature(wrong) is False
+        out = capsys.readouterr().out
+        assert "NOT YET" in out and hint in out
+
+
+def test_truncation_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    """Exercise 2.5 measures the share of IMDB review tokens a 128/256-token input drops (MiniLM's tokenizer)."""
+
+    def lengths(texts, tokenizer):
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def solution(texts, tokenizer, max_length):
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def stub(texts, tokenizer, max_length):
+        raise NotImplementedError
+
+    def no_special_tokens(texts, tokenizer, max_length):  # forgets that [CLS] and [SEP] take two positions
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - max_length) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def words(texts, tokenizer, max_length):
+        n = [len(t.split()) for t in texts]
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(cut) / sum(n)}
+
+    def mean_of_shares(texts, tokenizer, max_length):
+        n = lengths(texts, tokenizer)
+        cut = [max(0, k - (max_length - 2)) for k in n]
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(c / k for c, k in zip(cut, n)) / len(n)}
+
+    assert ch02.check_truncation_share(solution) is True
+    assert capsys.readouterr().out == "Exercise 2.5: PASS\n"
+    for wrong, hint in [(stub, "NotImplementedError"), (no_special_tokens, "[CLS] and [SEP]"),
+                        (words, "counts words"), (mean_of_shares, "pool the tokens")]:
+        assert ch02.check_truncation_share(wrong) is False
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and "NOT YET" in out and hint in out, out

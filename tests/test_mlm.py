@@ -247,3 +247,72 @@ def test_probe_adjective_mass_reads_the_mask_position(tokenizer):
     assert low < 0.5 < mlm.probe_adjective_mass(model, tokenizer, probe) <= 1.0
     with pytest.raises(ValueError, match="exactly one"):
         mlm.probe_adjective_mass(model, tokenizer, "no mask here")
+
+
+def _verdicts(checker, cases, capsys):
+    """Run ``checker`` on (function, hint) cases: PASS for hint None, else NOT YET with the hint, one line each."""
+    for fn, hint in cases:
+        ok = checker(fn)
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1, out
+        if hint is None:
+            assert ok is True and "PASS" in out, out
+        else:
+            assert ok is False and "NOT YET" in out and hint in out, out
+
+
+@pytest.mark.slow  # loads the offline corpus (about 5 s a check on a shared core)
+def test_pad_share_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    """Exercise 3.1 measures the [PAD] share of batches padded to their longest line, in corpus order or sorted."""
+    from course_lib.exercises import ch03
+
+    def lengths(texts, tokenizer):
+        return [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=512)["input_ids"]]
+
+    def solution(texts, tokenizer, batch_size, by_length):
+        n = sorted(lengths(texts, tokenizer)) if by_length else lengths(texts, tokenizer)
+        batches = [n[i:i + batch_size] for i in range(0, len(n), batch_size)]
+        positions = sum(max(b) * len(b) for b in batches)
+        return (positions - sum(n)) / positions
+
+    def stub(texts, tokenizer, batch_size, by_length):
+        raise NotImplementedError
+
+    def per_real_token(texts, tokenizer, batch_size, by_length):
+        n = sorted(lengths(texts, tokenizer)) if by_length else lengths(texts, tokenizer)
+        batches = [n[i:i + batch_size] for i in range(0, len(n), batch_size)]
+        return (sum(max(b) * len(b) for b in batches) - sum(n)) / sum(n)
+
+    def never_sorted(texts, tokenizer, batch_size, by_length):
+        return solution(texts, tokenizer, batch_size, False)
+
+    _verdicts(ch03.check_pad_share, [(solution, None), (stub, "NotImplementedError"),
+                                     (per_real_token, "per real token"), (never_sorted, "sort the lines")], capsys)
+
+
+@pytest.mark.slow  # trains four small WordPiece vocabularies (about 5 s a check on a shared core)
+def test_pieces_per_word_exercise_passes_the_solution_and_explains_wrong_answers(capsys):
+    """Exercise 3.6 measures WordPiece tokens per word on held-out reviews for vocabularies of 1,000 and 8,000."""
+    from course_lib.exercises import ch03
+
+    def count(tokenizer, texts):
+        tokens = sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])
+        return tokens / sum(len(t.split()) for t in texts)
+
+    def solution(train, test, vocab_size):
+        trained = mlm.base_tokenizer("offline").train_new_from_iterator(train, vocab_size=vocab_size,
+                                                                         show_progress=False)
+        return count(trained, test)
+
+    def stub(train, test, vocab_size):
+        raise NotImplementedError
+
+    def bert_vocabulary(train, test, vocab_size):  # never trains
+        return count(mlm.base_tokenizer("offline"), test)
+
+    def inverted(train, test, vocab_size):
+        return 1 / solution(train, test, vocab_size)
+
+    _verdicts(ch03.check_pieces_per_word, [(solution, None), (stub, "NotImplementedError"),
+                                           (bert_vocabulary, "BERT's own vocabulary"),
+                                           (inverted, "words per token")], capsys)

@@ -306,3 +306,23 @@ def test_ch06_checkers_pass_on_solutions_and_fail_on_stubs():
         assert _verdict(check, solution).endswith(": PASS")
         assert "NOT YET" in _verdict(check, _stub) and "NotImplementedError" in _verdict(check, _stub)
         assert "NOT YET" in _verdict(check, wrong[check])
+
+
+def test_docs_qa_split_keeps_each_module_on_one_side(tmp_cache):
+    ds = corpora.load_dialogues("offline", seed=0)
+    train = list(ds["train"]["text"]) + list(ds["validation"]["text"])
+    test = list(ds["test"]["text"])
+    assert len(train) + len(test) == 393 + 69 and 50 <= len(test) <= 80
+    assert not {corpora.docs_qa_group(t) for t in train} & {corpora.docs_qa_group(t) for t in test}
+    assert corpora.docs_qa_group("### Human: What does bytes.removesuffix do?### Assistant: x") == "str"
+    answers = [corpora.split_dialogue(t)["completion"] for t in train]
+    held = [corpora.split_dialogue(t)["completion"] for t in test]
+    assert len(sft.near_twins(answers, held)) <= 2  # the random split of the files had 26 of 69
+    assert list(corpora.load_dialogues("offline", seed=1)["test"]["text"]) == test  # the same for every seed
+
+
+def test_cut_to_reference_length():
+    assert sft.cut_to_reference_length(["Return a copy of the list, then more words"], ["Return a copy."]) == [
+        "Return a copy"]
+    assert sft.cut_to_reference_length(["short"], ["a much longer reference"]) == ["short"]
+    assert sft.near_twins(["Return a shallow copy of a set."], ["Return a shallow copy of the list.", "x y"]) == [0]

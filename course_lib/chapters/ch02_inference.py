@@ -64,6 +64,8 @@ HUB_MODELS = {
     "language-id": "papluca/xlm-roberta-base-language-detection",
     "embeddings": "sentence-transformers/all-MiniLM-L6-v2",
 }
+#: the chapter's generation demo: greedy and sampled continuations of one prompt (the settings table reads it)
+DEMO_DECODING = {"max_new_tokens": 110, "temperature": 0.8, "top_p": 0.9}
 SENTIMENT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}  # the SST-2 checkpoint's id2label
 LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "italian": "it",
              "portuguese": "pt", "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja",
@@ -378,6 +380,7 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
     feats = {s: _pooled_features(model, tokenizer, texts[s], cfg.max_length) for s in texts}  # (N, d)
     head = nn.Sequential(model.dropout, model.classifier)  # the model's own layers: training them trains the model
     head.requires_grad_(True)
+    head_trainable = count_parameters(head)[0]  # counted while it trains: the model is frozen again below
     loaders = {s: _pooled_loader(feats[s], labels[s], cfg.batch_size, shuffle=s == "train", seed=seed)
                for s in feats}
     with tempfile.TemporaryDirectory() as tmp:
@@ -391,7 +394,7 @@ def train_sentiment_head(encoder_dir: str, data, cfg: SentimentConfig, seed: int
     return HeadResult(model=model, tokenizer=tokenizer, train_accuracy=accs["train"],
                       validation_accuracy=accs["validation"], test_accuracy=accs["test"],
                       n_train=len(texts["train"]), n_test=len(texts["test"]), max_length=cfg.max_length,
-                      trainable_params=count_parameters(head)[0],
+                      trainable_params=head_trainable,
                       total_params=count_parameters(model)[1],
                       seconds=time.perf_counter() - start, train_loss=history.train_loss)
 
@@ -608,3 +611,29 @@ def softmax(logits):
 def entropy_bits(probs) -> float:
     """Entropy of a probability vector in bits (how unsure the model is)."""
     return float(-sum(float(p) * math.log2(float(p)) for p in probs if float(p) > 0))
+
+
+def next_token_entropy(logits, temperature: float = 1.0) -> float:
+    """Entropy in bits of ``softmax(logits / temperature)`` over the *whole* vocabulary (not a top-k slice, whose
+    probabilities do not sum to 1 and whose entropy would leave out the tail)."""
+    import torch
+
+    logp = torch.log_softmax(logits.double() / temperature, dim=-1)  # (vocab,)
+    return float(-(logp.exp() * logp).sum() / math.log(2))
+
+
+def plot_temperature(next_logits, temperatures=(0.5, 1.0, 1.5), top: int = 20, title: str = ""):
+    """Probability of the ``top`` most likely next tokens at each temperature, on a log axis (so ranks 2 to
+    ``top`` stay visible), each labelled with the entropy of the whole distribution (:func:`next_token_entropy`)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for t in temperatures:
+        p = torch.softmax(next_logits / t, dim=-1).sort(descending=True).values[:top]
+        ax.semilogy(range(1, top + 1), p, marker="o",
+                    label=f"temperature {t} (entropy {next_token_entropy(next_logits, t):.1f} bits)")
+    ax.set(xlabel="rank of the next token", ylabel="probability (log scale)", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

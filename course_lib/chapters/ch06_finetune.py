@@ -83,22 +83,29 @@ def token_table(tokenizer, example: dict, max_rows: int | None = None) -> list[d
 
 
 def most_confused_pair(labels, predictions, num_labels: int) -> dict:
-    """The pair of classes mixed up most often, in either direction, from sklearn's ``confusion_matrix``.
+    """The pair(s) of classes mixed up most often, in either direction, from sklearn's ``confusion_matrix``.
 
-    Returns ``{"pair": (i, j), "count": errors between i and j, "errors": all errors}``; ``pair`` is ``None``
-    when there is no error at all. Ties go to the pair that comes first in ``(i, j)`` order.
+    Returns ``{"pair": (i, j), "pairs": [(i, j), ...], "count": errors between each of them, "errors": all
+    errors}``. ``pairs`` holds every pair that reaches ``count`` (a tie is reported as a tie, never settled by
+    the order of the labels); ``pair`` is the first of them, or ``None`` when there is no error at all.
     """
     from sklearn.metrics import confusion_matrix
 
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_labels)))
     errors = int(matrix.sum() - matrix.trace())
     both_ways = matrix + matrix.T  # (num_labels, num_labels), symmetric
-    best, count = None, 0
-    for i in range(num_labels):
-        for j in range(i + 1, num_labels):
-            if both_ways[i, j] > count:
-                best, count = (i, j), int(both_ways[i, j])
-    return {"pair": best, "count": count, "errors": errors}
+    counts = {(i, j): int(both_ways[i, j]) for i in range(num_labels) for j in range(i + 1, num_labels)}
+    count = max(counts.values(), default=0)
+    pairs = [p for p, c in counts.items() if c == count] if count > 0 else []
+    return {"pair": pairs[0] if pairs else None, "pairs": pairs, "count": count, "errors": errors}
+
+
+def describe_pairs(pairs, names) -> str:
+    """``"business and politics"``, or for a tie ``"business and politics, and sport and tech (a tie)"``."""
+    if not pairs:
+        return "none"
+    text = ", and ".join(" and ".join(names[i] for i in p) for p in pairs)
+    return text + (f" ({len(pairs)}-way tie)" if len(pairs) > 2 else " (a tie)" if len(pairs) == 2 else "")
 
 
 def plot_confusion_matrix(labels, predictions, names: list[str], title: str = "Confusion matrix"):

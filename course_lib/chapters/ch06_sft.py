@@ -313,3 +313,23 @@ def paired_bootstrap(before: list[float], after: list[float], n_resamples: int =
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)
 
+
+
+def near_twins(train_answers: list[str], test_answers: list[str], threshold: float = 0.7) -> list[int]:
+    """Indices of the held-out answers whose :func:`token_f1` with some training answer reaches ``threshold``:
+    a model could score on them by recalling a training answer."""
+    return [i for i, a in enumerate(test_answers) if any(token_f1(a, b) >= threshold for b in train_answers)]
+
+
+def cut_to_reference_length(predictions: list[str], references: list[str]) -> list[str]:
+    """Each prediction cut to as many words as its reference: a length-controlled answer.
+
+    Token F1's recall rewards long answers (a long answer shares more words by chance) and its precision punishes
+    them, so a model that never stops and one that stops early are not compared on content alone. Scoring both
+    cut to the reference's length leaves only what the first words say."""
+    out = []
+    for p, r in zip(predictions, references, strict=True):
+        n = len(_words(r))
+        spans = list(re.finditer(r"\w+", p))
+        out.append(p[: spans[n - 1].end()] if 0 < n <= len(spans) else p)
+    return out

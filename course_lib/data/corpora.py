@@ -187,17 +187,63 @@ def docs_qa_files() -> dict[str, Path]:
     return files
 
 
+#: docs_qa questions about these built-in types share their answers across types (``str.removesuffix`` and
+#: ``bytes.removesuffix``; ``list.copy`` and ``set.copy``): each family is one group, kept on one side of the split
+_DOCS_QA_FAMILIES = {"bytes": "str", "bytearray": "str", "list": "containers", "set": "containers",
+                     "frozenset": "containers", "dict": "containers", "int": "numbers", "float": "numbers",
+                     "complex": "numbers"}
+DOCS_QA_TEST_FRACTION = 0.15
+
+
+def docs_qa_group(text: str) -> str:
+    """The group of a docs_qa dialogue for the train/test split: the module (or built-in type family) of a
+    ``What does X.y do?`` question, or the topic of a language-reference question."""
+    import re
+
+    question = split_dialogue(text)["prompt"]
+    found = re.search(r"What does ([\w.]+) do\?", question)
+    if found:
+        module = found.group(1).split(".")[0]
+        return _DOCS_QA_FAMILIES.get(module, module)
+    return "reference: " + question.removeprefix(HUMAN).removesuffix(ASSISTANT).strip()
+
+
+def split_docs_qa_by_module(texts: list[str], test_fraction: float = DOCS_QA_TEST_FRACTION) -> dict[str, list[str]]:
+    """Split docs_qa dialogues into ``train``/``test`` by :func:`docs_qa_group`, so no module has questions on
+    both sides. A random split puts near-twins on both sides (``inspect.iscoroutinefunction`` in training,
+    ``inspect.iscoroutine`` held out): the held-out score then measures recall of a training answer, not
+    generalisation. Groups are taken in md5 order of their name into ``test`` while they fit in
+    ``test_fraction`` of all dialogues: a fixed split, the same for every seed and machine."""
+    import hashlib
+    from collections import defaultdict
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for text in texts:
+        groups[docs_qa_group(text)].append(text)
+    cap = round(test_fraction * len(texts))
+    test: list[str] = []
+    for name in sorted(groups, key=lambda g: hashlib.md5(g.encode()).hexdigest()):
+        if len(test) + len(groups[name]) <= cap:
+            test.extend(groups[name])
+    held = set(test)
+    return {"train": [t for t in texts if t not in held], "test": test}
+
+
 def load_dialogues(source: str, sizes: Sizes = Sizes(), seed: int = 0):
     """``train``/``validation``/``test`` splits of dialogues, one ``text`` column in the guanaco format.
 
     ``hub``: ``timdettmers/openassistant-guanaco``; ``offline``: :func:`docs_qa_files`, read with the same
-    ``load_dataset`` call. ``validation`` is 5% of ``train`` (seeded), then each split is capped at ``sizes``.
+    ``load_dataset`` call, then pooled and split again by module (:func:`split_docs_qa_by_module`), so that no
+    held-out question has a near-twin from the same module in training. ``validation`` is 5% of ``train``
+    (seeded), then each split is capped at ``sizes``.
     """
-    from datasets import load_dataset
+    from datasets import Dataset, DatasetDict, load_dataset
 
     if check_source(source) == "hub":
         raw = load_dataset(GUANACO)
     else:
         files = docs_qa_files()  # one fixed offline set: the seed only draws validation and training order
-        raw = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+        read = load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+        pooled = list(read["train"]["text"]) + list(read["test"]["text"])
+        raw = DatasetDict({k: Dataset.from_dict({"text": v}) for k, v in split_docs_qa_by_module(pooled).items()})
     return split_and_cap(raw, sizes, seed)

@@ -77,14 +77,24 @@ def to_32x32(images: np.ndarray) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
 
 
+#: the test rows of an image task are drawn with this fixed seed, whatever the run's seed (as for the text tasks,
+#: see ``course_lib.data.loaders.split_and_cap``): every seed is measured on the same test images
+TEST_SPLIT_SEED = 1234
+
+
 def _split(images: torch.Tensor, labels: torch.Tensor, sizes: Sizes, seed: int,
            fractions=(0.6, 0.2, 0.2)) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffle (seeded) and cut into train/validation/test by ``fractions``, then cap each split at ``sizes``."""
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=g)
-    n_train = int(fractions[0] * len(order))
-    n_val = int(fractions[1] * len(order))
-    parts = {"train": order[:n_train], "validation": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    """Cut into train/validation/test by ``fractions``, then cap each split at ``sizes``.
+
+    The test rows are fixed: a shuffle with :data:`TEST_SPLIT_SEED` sets them apart, the same for every ``seed``.
+    Only the rest is shuffled with ``seed`` into train and validation.
+    """
+    fixed = torch.randperm(len(labels), generator=torch.Generator().manual_seed(TEST_SPLIT_SEED))
+    n_train = int(fractions[0] * len(fixed))
+    n_val = int(fractions[1] * len(fixed))
+    test, rest = fixed[n_train + n_val:], fixed[:n_train + n_val]
+    rest = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed))]
+    parts = {"train": rest[:n_train], "validation": rest[n_train:], "test": test}
     out = {}
     for key, idx in parts.items():
         cap = getattr(sizes, key)
@@ -102,7 +112,8 @@ def load_digit_tasks(sizes: Sizes = Sizes(), seed: int = 0,
     """Offline: scikit-learn's real 8x8 digits as two tasks (default 0-4 to pretrain, 5-9 to adapt to).
 
     Labels are renumbered ``0..k-1`` within each task; the label names keep the digits.
-    Each task is split 60/20/20 into train/validation/test (seeded), then capped by ``sizes``.
+    Each task is split 60/20/20 into train/validation/test (the test rows fixed, train/validation seeded),
+    then capped by ``sizes``.
     """
     from sklearn.datasets import load_digits
 

@@ -90,3 +90,99 @@ def check_top_p(fn) -> bool:
         return True, ""
 
     return run_check("2.4", check)
+
+
+def _entropy_bits(logits, temperature: float) -> float:
+    import math
+
+    import torch
+
+    logp = torch.log_softmax(logits.double() / temperature, dim=-1)
+    return float(-(logp.exp() * logp).sum() / math.log(2))
+
+
+def check_entropy_by_temperature(fn) -> bool:
+    """Exercise 2.2: ``fn(logits (V,), temperatures) -> [entropy in bits of softmax(logits / t) for t]``, measured
+    over the whole vocabulary on next-token-like logits (a few likely tokens, a long tail)."""
+    import math
+
+    import torch
+
+    def check():
+        g = torch.Generator().manual_seed(0)
+        logits = -2.0 * torch.log(torch.arange(1, 5001, dtype=torch.float32)) + 0.3 * torch.randn(5000, generator=g)
+        temps = [0.5, 1.0, 1.5, 2.0]
+        want = [_entropy_bits(logits, t) for t in temps]
+        got = [float(v) for v in fn(logits, temps)]
+        if len(got) != len(temps):
+            return False, f"return one entropy per temperature ({len(temps)}), got {len(got)}"
+        if all(abs(g_ - w * math.log(2)) < 1e-3 for g_, w in zip(got, want)):
+            return False, "these are nats (natural log): divide by ln 2 for bits"
+        top20 = [float(-(p * p.log2()).sum()) for p in
+                 (torch.softmax(logits / t, -1).sort(descending=True).values[:20] for t in temps)]
+        if all(abs(g_ - w) < 1e-3 for g_, w in zip(got, top20)):
+            return False, "that is the entropy of the top 20 only: the tail's probability counts too"
+        if not all(abs(g_ - w) < 1e-3 for g_, w in zip(got, want)):
+            return False, (f"expected about {[round(w, 2) for w in want]} bits, got {[round(g_, 2) for g_ in got]}: "
+                           "softmax(logits / t) over the whole vocabulary, then -sum p log2 p")
+        return True, ""
+
+    return run_check("2.2", check)
+
+
+def _truncation_reference(texts, tokenizer, max_length: int, *, room: int = 2, pooled: bool = True) -> dict:
+    """Reference for exercise 2.5 (``room``/``pooled`` give the plausible wrong answers the hints name)."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    fits = max_length - room
+    cut = [max(0, n - fits) for n in lengths]
+    if pooled:
+        tokens_cut = sum(cut) / sum(lengths)
+    else:
+        tokens_cut = sum(c / n for c, n in zip(cut, lengths) if n) / len(lengths)
+    return {"reviews_cut": sum(c > 0 for c in cut) / len(lengths), "tokens_cut": tokens_cut}
+
+
+def check_truncation_share(fn) -> bool:
+    """Exercise 2.5: ``fn(texts, tokenizer, max_length) -> {"reviews_cut": share, "tokens_cut": share}`` measured
+    with MiniLM's tokenizer on 300 held-out IMDB reviews at ``max_length`` 128 and 256."""
+
+    def check():
+        from transformers import AutoTokenizer
+
+        from course_lib.data.loaders import Sizes, load_text_classification
+        from course_lib.hub import checkpoint
+
+        texts = list(load_text_classification("imdb", "offline", Sizes(train=0, validation=0, test=300))
+                     ["test"]["text"])
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint("sentence-transformers/all-MiniLM-L6-v2", "offline"))
+        for max_length in (128, 256):
+            want = _truncation_reference(texts, tokenizer, max_length)
+            got = dict(fn(texts, tokenizer, max_length))
+            if set(got) != {"reviews_cut", "tokens_cut"}:
+                return False, f"return a dict with the keys 'reviews_cut' and 'tokens_cut', got {sorted(got)}"
+            got = {k: float(v) for k, v in got.items()}
+            if all(abs(got[k] - want[k]) < 1e-9 for k in want):
+                continue
+            words = [len(t.split()) for t in texts]
+            word_cut = sum(max(0, n - (max_length - 2)) for n in words) / sum(words)
+            if abs(got["tokens_cut"] - word_cut) < 1e-6:
+                return False, "that counts words: count WordPiece tokens, tokenizer(texts, add_special_tokens=False)"
+            no_room = _truncation_reference(texts, tokenizer, max_length, room=0)
+            if all(abs(got[k] - no_room[k]) < 1e-9 for k in want):
+                return False, f"[CLS] and [SEP] take 2 of the {max_length} positions: only {max_length - 2} " \
+                              "text tokens fit"
+            per_review = _truncation_reference(texts, tokenizer, max_length, pooled=False)
+            if abs(got["tokens_cut"] - per_review["tokens_cut"]) < 1e-9:
+                return False, "that is the mean of per-review shares: pool the tokens (all cut / all tokens)"
+            return False, (f"at max_length={max_length} expected reviews_cut {want['reviews_cut']:.4f} and "
+                           f"tokens_cut {want['tokens_cut']:.4f}, got {got['reviews_cut']:.4f} and "
+                           f"{got['tokens_cut']:.4f}")
+        return True, ""
+
+    from course_lib.env import quiet_hf
+
+    def quiet_check():  # no length warning or progress bar: the check prints its verdict line only
+        with quiet_hf():
+            return check()
+
+    return run_check("2.5", quiet_check)

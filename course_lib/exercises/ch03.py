@@ -7,19 +7,66 @@ import math
 from course_lib.grading import close, run_check
 
 
-def check_group_into_blocks(fn) -> bool:
-    """Exercise 3.1: ``fn(token_lists, block_size) -> list of blocks`` (concatenate, cut, drop the remainder)."""
+def _padding_reference(texts, tokenizer, batch_size: int, by_length: bool, *, ratio: bool = False,
+                       limit: int | None = 512) -> float:
+    """Reference for exercise 3.1 (``ratio``/``limit`` give the plausible wrong answers the hints name)."""
+    lengths = [len(ids) for ids in tokenizer(list(texts))["input_ids"]]
+    if limit is not None:
+        lengths = [min(n, limit) for n in lengths]
+    if by_length:
+        lengths = sorted(lengths)
+    batches = [lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
+    pads = sum(max(b) * len(b) - sum(b) for b in batches)
+    return pads / sum(lengths) if ratio else pads / sum(max(b) * len(b) for b in batches)
+
+
+def _corpus_lines(n_train: int, n_eval: int):
+    from course_lib.data.corpora import load_corpus
+
+    corpus = load_corpus("offline", max_train_lines=n_train, max_eval_lines=n_eval)
+    return list(corpus["train"]["text"]), list(corpus["validation"]["text"])
+
+
+def _bert_tokenizer():
+    from course_lib.chapters.ch03_mlm import base_tokenizer
+
+    return base_tokenizer("offline")
+
+
+def _quiet(check):
+    """``check`` with transformers' and datasets' warnings and progress bars off: only the verdict line shows."""
+    from course_lib.env import quiet_hf
+
+    def quiet_check():
+        with quiet_hf():
+            return check()
+
+    return quiet_check
+
+
+def check_pad_share(fn) -> bool:
+    """Exercise 3.1: ``fn(texts, tokenizer, batch_size, by_length) -> share of [PAD] positions`` when batches of
+    ``batch_size`` lines (truncated at 512 tokens) are padded to their longest line, in corpus order or sorted by
+    length first; measured on 512 lines of the offline corpus with BERT's uncased tokenizer."""
 
     def check():
-        lists = [[2, 10, 11, 3], [2, 12, 3], [2, 13, 14, 15, 3]]
-        for size, want in ((4, [[2, 10, 11, 3], [2, 12, 3, 2], [13, 14, 15, 3]]),
-                           (5, [[2, 10, 11, 3, 2], [12, 3, 2, 13, 14]]), (13, [])):
-            got = [list(b) for b in fn(lists, size)]
-            if got != want:
-                return False, f"block_size={size}: expected {want}, got {got}"
+        texts, _ = _corpus_lines(512, 0)
+        tokenizer = _bert_tokenizer()
+        for by_length in (False, True):
+            want = _padding_reference(texts, tokenizer, 32, by_length)
+            got = float(fn(texts, tokenizer, 32, by_length))
+            if abs(got - want) < 1e-9:
+                continue
+            if abs(got - _padding_reference(texts, tokenizer, 32, by_length, ratio=True)) < 1e-9:
+                return False, "that is [PAD] per real token: divide by all positions (real + [PAD])"
+            if abs(got - _padding_reference(texts, tokenizer, 32, by_length, limit=None)) < 1e-9:
+                return False, "a line longer than 512 tokens is truncated to 512 first (truncation=True)"
+            if abs(got - _padding_reference(texts, tokenizer, 32, not by_length)) < 1e-9:
+                return False, "with by_length=True sort the lines by token count before cutting them into batches"
+            return False, f"with by_length={by_length} expected a [PAD] share of {want:.4f}, got {got:.4f}"
         return True, ""
 
-    return run_check("3.1", check)
+    return run_check("3.1", _quiet(check))
 
 
 def reference_wordpiece(word: str, vocab: set[str], unk: str = "[UNK]") -> list[str]:
@@ -122,3 +169,46 @@ def check_partial_word_share(fn) -> bool:
         return True, ""
 
     return run_check("3.5", check)
+
+
+def _pieces_reference(train_texts, test_texts, vocab_size: int, *, tokenizer=None) -> float:
+    """Reference for exercise 3.6: WordPiece tokens per whitespace word on ``test_texts`` for a vocabulary of
+    ``vocab_size`` learned on ``train_texts`` (or for ``tokenizer`` as it is)."""
+    if tokenizer is None:
+        tokenizer = _bert_tokenizer().train_new_from_iterator(list(train_texts), vocab_size=vocab_size,
+                                                             show_progress=False)
+    tokens = sum(len(ids) for ids in tokenizer(list(test_texts), add_special_tokens=False)["input_ids"])
+    return tokens / sum(len(t.split()) for t in test_texts)
+
+
+def check_pieces_per_word(fn) -> bool:
+    """Exercise 3.6: ``fn(train_texts, test_texts, vocab_size) -> WordPiece tokens per word`` on held-out reviews for
+    a vocabulary trained at ``vocab_size``; checked at 1,000 and 8,000 on 1,500 training and 200 held-out lines.
+
+    Two trainings on the same text may differ in a few tokens (``tokenizers`` breaks frequency ties in hash-map
+    order), so the answer has to be within 0.01 of the reference."""
+
+    def check():
+        train, test = _corpus_lines(1500, 200)
+        bert = _pieces_reference(train, test, 0, tokenizer=_bert_tokenizer())
+        got_by_size = {}
+        for vocab_size in (1000, 8000):
+            want = _pieces_reference(train, test, vocab_size)
+            got = got_by_size[vocab_size] = float(fn(train, test, vocab_size))
+            if abs(got - want) <= 0.01:
+                continue
+            if abs(got - 1 / want) <= 0.01:
+                return False, "that is words per token: divide the token count by the word count"
+            if abs(got - bert) <= 0.01:
+                return False, ("that is BERT's own vocabulary: train a new one with "
+                               "tokenizer.train_new_from_iterator(train_texts, vocab_size=vocab_size)")
+            n_texts = len(test)
+            words = sum(len(t.split()) for t in test)
+            if abs(got - (want + 2 * n_texts / words)) <= 0.005:
+                return False, "[CLS] and [SEP] are counted: tokenise with add_special_tokens=False"
+            return False, f"with vocab_size={vocab_size} expected about {want:.3f} tokens per word, got {got:.3f}"
+        if got_by_size[1000] == got_by_size[8000]:
+            return False, "the result does not change with vocab_size: train a new vocabulary for each size"
+        return True, ""
+
+    return run_check("3.6", _quiet(check))
