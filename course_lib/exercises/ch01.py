@@ -16,6 +16,7 @@ from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 SAMPLE_SIZE = 500  # training and test reviews of the exercises' IMDB sample
 MAX_LEN = 128  # tokens the chapter's Transformer reads per review (cfg.max_len of the fast profile)
 VOCAB_SIZE = 5000
+NOISE_REVIEWS = 100  # test reviews whose features exercise 1.2 compares
 
 
 @lru_cache(maxsize=1)
@@ -74,7 +75,7 @@ def check_bow_accuracy(fn) -> bool:
 
 @lru_cache(maxsize=1)
 def _encoder_inputs():
-    """A chapter-1 style encoder (random weights, seed 0) and the padded ids of 200 test reviews, cut at 128."""
+    """A chapter-1 style encoder (random weights, seed 0) and the padded ids of 100 test reviews, cut at 128."""
     import collections
 
     from course_lib.data.text import TextPipeline, basic_english, vocab_from_words
@@ -83,20 +84,25 @@ def _encoder_inputs():
     counts = collections.Counter(w for text in sample["train"]["text"] for w in basic_english(text))
     vocab = vocab_from_words([w for w, _ in counts.most_common(VOCAB_SIZE) if w not in ("<unk>", "<pad>")])
     pipeline = TextPipeline(vocab, max_len=MAX_LEN)
-    ids = [torch.tensor(pipeline(text)) for text in sample["test"]["text"][:200]]
+    ids = [torch.tensor(pipeline(text)) for text in sample["test"]["text"][:NOISE_REVIEWS]]
     input_ids = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=vocab.pad_index)
     return len(vocab), vocab.pad_index, input_ids
 
 
 def encoder_and_reviews(dropout: float = 0.1, seed: int = 0):
     """``(model, input_ids)``: chapter 1's encoder architecture (d=100, 2 layers, feed-forward 128, ``dropout``) with
-    random weights, and 200 real test reviews as padded ids ``(200, <=128)``."""
+    random weights, and 100 real test reviews as padded ids ``(100, <=128)``."""
     vocab_size, pad_index, input_ids = _encoder_inputs()
     torch.manual_seed(seed)
     model = TransformerClassifier(torch.randn(vocab_size, 100),
                                   TransformerConfig(num_labels=2, dim_feedforward=128, max_len=MAX_LEN,
                                                     dropout=dropout), pad_index=pad_index)
     return model, input_ids.clone()
+
+
+@lru_cache(maxsize=4)
+def _noise_expected(dropout: float) -> float:
+    return _noise_reference(*encoder_and_reviews(dropout))
 
 
 def _noise_reference(model, input_ids, seed=1):
@@ -114,20 +120,21 @@ def check_dropout_noise(fn) -> bool:
     """Exercise 1.2: ``fn(model, input_ids) -> float``: the mean over reviews of ``||f_train - f_eval|| / ||f_eval||``,
     where ``f`` is ``model.encode(input_ids)`` in train mode (dropout on) and in eval mode.
 
-    Averaged over 200 reviews the number hardly depends on the random draw, so it is compared within 5%.
+    Averaged over 100 reviews the number hardly depends on the random draw, so it is compared within 8%
+    (one norm over the whole batch instead of one per review lands within 2%, and is accepted).
     """
 
     def check():
         for dropout in (0.1, 0.3):
-            model, input_ids = encoder_and_reviews(dropout)
-            expected = _noise_reference(model, input_ids)
-            model, input_ids = encoder_and_reviews(dropout)
-            got = float(fn(model, input_ids))
-            if not math.isfinite(got) or abs(got - expected) > 0.05 * expected:
+            got = float(fn(*encoder_and_reviews(dropout)))
+            expected = _noise_expected(dropout)
+            if not math.isfinite(got) or abs(got - expected) > 0.08 * expected:
                 if abs(got) < 1e-6:
                     return False, "you measured no change: one pass in eval mode (model.eval()), one in train mode"
-                if abs(got - math.sqrt(2) * expected) < 0.1 * expected:
-                    return False, "you compared two train-mode passes: compare one against the eval-mode features"
+                if got > expected:
+                    return False, (f"dropout {dropout}: expected about {expected:.3f}, got {got:.3f}, too large. Compare "
+                                   "one train-mode pass with the eval-mode features (two train-mode passes are both "
+                                   "noisy), per review, relative to the eval-mode features")
                 return False, (f"dropout {dropout}: expected about {expected:.3f}, got {got:.3f}. Per review: norm "
                                "of the difference over the norm of the eval-mode features; then the mean")
         return True, ""
