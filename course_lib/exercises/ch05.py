@@ -12,7 +12,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from course_lib.exercises.ch04 import _accuracy, _train, digits_tasks, pretrained_digits_mlp
+from course_lib.exercises.ch04 import _accuracy, _train, digits_tasks, pretrained_digits_mlp, single_thread
 from course_lib.grading import close, run_check
 from course_lib.nn.lora import apply_lora
 
@@ -85,7 +85,8 @@ def check_update_energy(fn) -> bool:
         return False, ("the shares differ from the reference. Copy W0 = fc1.weight before training; seed, copy, new "
                        "fc3, train every parameter with full-batch Adam; cumsum(s**2) / sum(s**2)")
 
-    return run_check("5.2", check)
+    with single_thread():
+        return run_check("5.2", check)
 
 
 @lru_cache(maxsize=8)
@@ -117,4 +118,5 @@ def check_lora_accuracy(fn) -> bool:
                                "modules_to_save=['fc3']), full-batch Adam for `steps` steps")
         return True, ""
 
-    return run_check("5.3", check)
+    with single_thread():
+        return run_check("5.3", check)
