@@ -133,9 +133,9 @@ def check_dropout_noise(fn) -> bool:
                 if abs(got) < 1e-6:
                     return False, "you measured no change: one pass in eval mode (model.eval()), one in train mode"
                 if got > expected:
-                    return False, (f"dropout {dropout}: expected about {expected:.3f}, got {got:.3f}, too large. Compare "
-                                   "one train-mode pass with the eval-mode features (two train-mode passes are both "
-                                   "noisy), per review, relative to the eval-mode features")
+                    return False, (f"dropout {dropout}: expected about {expected:.3f}, got {got:.3f}, too large. "
+                                   "Compare one train-mode pass with the eval-mode features (two train-mode passes "
+                                   "are both noisy), per review, relative to the eval-mode features")
                 return False, (f"dropout {dropout}: expected about {expected:.3f}, got {got:.3f}. Per review: norm "
                                "of the difference over the norm of the eval-mode features; then the mean")
         return True, ""
