@@ -17,16 +17,16 @@ def test_unknown_task_is_rejected_with_the_list():
 
 def test_hub_id_under_offline_fails_fast():
     with pytest.raises(RuntimeError, match="SOURCE=offline cannot load hub id 'gpt2'"):
-        inf.load("gpt2", "offline", "causal")
+        inf.load("openai-community/gpt2", "offline", "causal")
     with pytest.raises(RuntimeError, match="SOURCE=offline"):
         inf.load("someone/unknown-model", "offline")
     with pytest.raises(ValueError, match="Unknown model kind"):
-        inf.load("gpt2", "offline", "vision")
+        inf.load("openai-community/gpt2", "offline", "vision")
 
 
 def test_model_for_hub_names_the_source_checkpoints():
-    assert inf.model_for("generation", "hub").name_or_path == "gpt2"
-    assert inf.model_for("translation", "hub").name_or_path == "t5-small"
+    assert inf.model_for("generation", "hub").name_or_path == "openai-community/gpt2"
+    assert inf.model_for("translation", "hub").name_or_path == "google-t5/t5-small"
     assert "offline" in inf.model_for("embeddings", "offline").description
     with pytest.raises(ValueError, match="Unknown source"):
         inf.model_for("generation", "cloud")
@@ -153,9 +153,9 @@ def test_chat_on_a_tokenizer_without_a_template_falls_back_to_plain_prompting(mo
 
 def test_chat_demos_use_an_instruction_model_on_both_sources():
     assert inf.model_for("chat", "hub").name_or_path == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert inf.model_for("generation", "hub").name_or_path == "gpt2"  # plain continuation only
+    assert inf.model_for("generation", "hub").name_or_path == "openai-community/gpt2"  # plain continuation only
     # on the hub, translation and language id use models that need no chat template (T5, an XLM-R classifier)
-    assert inf.model_for("translation", "hub").name_or_path == "t5-small"
+    assert inf.model_for("translation", "hub").name_or_path == "google-t5/t5-small"
     assert "xlm-roberta" in inf.model_for("language-id", "hub").name_or_path
 
 

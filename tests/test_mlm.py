@@ -175,7 +175,7 @@ def test_fill_mask_bad_input_and_long_text(tokenizer):
 
 
 def test_reference_model_dir_sources():
-    assert mlm.reference_model_dir("hub", profile="fast") == "bert-base-uncased"
+    assert mlm.reference_model_dir("hub", profile="fast") == "google-bert/bert-base-uncased"
     with pytest.raises(ValueError, match="Unknown source"):
         mlm.reference_model_dir("internet", profile="fast")
 

@@ -48,6 +48,7 @@ from transformers import BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from course_lib import hub
+from course_lib.nn.pooling import masked_mean  # noqa: F401  (shown in the chapter)
 from course_lib.config import check_source, Profile
 from course_lib.data.loaders import Sizes, load_text_classification
 from course_lib.env import quiet_hf
@@ -56,11 +57,11 @@ from course_lib.train.classifier import train_classifier
 
 TASKS = ("sentiment", "generation", "chat", "translation", "fill-mask", "language-id", "embeddings")
 HUB_MODELS = {
-    "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
-    "generation": "gpt2",
+    "sentiment": hub.SST2,
+    "generation": hub.GPT2,
     "chat": "HuggingFaceTB/SmolLM2-135M-Instruct",  # an instruction model: its tokenizer has a chat template
-    "translation": "t5-small",
-    "fill-mask": "bert-base-uncased",
+    "translation": hub.T5_SMALL,
+    "fill-mask": hub.BERT_UNCASED,
     "language-id": "papluca/xlm-roberta-base-language-detection",
     "embeddings": "sentence-transformers/all-MiniLM-L6-v2",
 }
@@ -237,12 +238,6 @@ def config_for(profile: Profile) -> SentimentConfig:
                                              learning_rate=2e-2),
                         full=SentimentConfig(n_train=5000, n_validation=500, n_test=2000, max_length=256,
                                              epochs=200, learning_rate=2e-2))
-
-
-def masked_mean(last_hidden_state, attention_mask):
-    """Mean of each text's token vectors, padding left out: ``(B, T, d), (B, T) -> (B, d)``."""
-    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, T, 1)
-    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 class BertMeanPoolForSequenceClassification(BertPreTrainedModel):

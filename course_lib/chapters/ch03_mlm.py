@@ -44,7 +44,7 @@ from course_lib.data.loaders import corpus_digest
 from course_lib.env import cache_dir, quiet_hf, seed_everything, show_progress
 from course_lib.train.hf_trainer import quiet_trainer
 
-REFERENCE_HUB_ID = "bert-base-uncased"
+REFERENCE_HUB_ID = hub.BERT_UNCASED
 
 
 @dataclass(frozen=True)
@@ -675,7 +675,7 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0, corpus=None, token
     tmp_out = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     tmp_out.mkdir(parents=True, exist_ok=True)
     with quiet_hf():
-        model.save_pretrained(tmp_out, safe_serialization=True)
+        model.save_pretrained(tmp_out)
         tokenizer.save_pretrained(tmp_out)
     (tmp_out / "STAND_IN.md").write_text(f"# {meta['label']}\n\n```json\n{json.dumps(meta, indent=2)}\n```\n")
     (tmp_out / "stand_in.json").write_text(json.dumps(meta, indent=2))

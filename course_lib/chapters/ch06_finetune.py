@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from course_lib.config import Profile, Run
 from course_lib.data.loaders import Sizes, label_names, load_text_classification
+from course_lib import hub
 from course_lib.hub import checkpoint
 from course_lib.train.native import History, load_pretrained_classifier
 
@@ -41,7 +42,7 @@ class FinetuneConfig:
     learning_rate: float
     weight_decay: float = 0.01
     mixed_precision: str = "no"  # a request: `course_lib.precision.choose_precision` decides what the GPU does
-    hub_id: str = "bert-base-cased"
+    hub_id: str = hub.BERT_CASED
     dataset: str = "yelp"
 
 

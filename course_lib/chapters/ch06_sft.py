@@ -23,7 +23,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 
-from course_lib import precision
+from course_lib import hub, precision
 from course_lib.config import Profile, Run
 from course_lib.data.corpora import ASSISTANT, HUMAN
 from course_lib.data.loaders import Sizes
@@ -67,7 +67,7 @@ class SFTSettings:
     no_repeat_ngram_size: int = 0
     activation_checkpointing: bool = False  # recompute activations in the backward pass (transformers 5 name)
     mixed_precision: str = "no"  # a request: `course_lib.precision.choose_precision` decides what the GPU does
-    hub_id: str = "facebook/opt-350m"
+    hub_id: str = hub.OPT_350M
 
     @property
     def decoding(self) -> Decoding:

@@ -34,10 +34,11 @@ from torch import nn
 from course_lib.config import EVAL_BATCH_SIZE
 from course_lib.env import cache_dir, quiet_hf
 from course_lib.experiments.protocol import encode_correct
-from course_lib.hub import checkpoint
+from course_lib.hub import checkpoint, load_pretrained
 from course_lib.nn.adapters import add_adapters
 from course_lib.nn.lora import apply_lora
 from course_lib.nn.params import count_parameters
+from course_lib.nn.pooling import masked_mean
 from course_lib.train.classifier import evaluate, feature_loader, head_inputs, train_classifier
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -82,8 +83,7 @@ class MeanPoolClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, H)
+        pooled = masked_mean(hidden, attention_mask)  # (B, H)
         return self.classifier(self.dropout(pooled))  # (B, num_labels)
 
 
@@ -91,9 +91,9 @@ def load_encoder(path: str, *, pretrained: bool = True) -> nn.Module:
     """The encoder at ``path`` in float32: its pretrained weights, or (``pretrained=False``) random ones."""
     from transformers import AutoConfig, AutoModel
 
+    if pretrained:
+        return load_pretrained(AutoModel, path)
     with quiet_hf():
-        if pretrained:
-            return AutoModel.from_pretrained(path, dtype=torch.float32)
         return AutoModel.from_config(AutoConfig.from_pretrained(path), dtype=torch.float32)
 
 
