@@ -69,13 +69,20 @@ rehearse-hub: setup
 execute: setup
 	$(PY) scripts/execute_chapter.py $(if $(filter command line,$(origin NB)),book/$(NB).md,)
 
-## Learner notebooks (solutions stubbed) in learner/, and grading one of them.
+## Learner notebooks in learner/: solutions stubbed, the exercise section's outputs cleared.
 learner: setup
 	$(PY) scripts/make_learner.py --out learner
 
+## Grade a learner notebook or a folder of them (course_lib.grader): make grade SUBMISSIONS=class/
+## Only each student's answer cells are taken; the checks come from the reference chapters in book/, each answer
+## has GRADE_TIMEOUT seconds. Writes $(GRADES)/grades.csv and $(GRADES)/feedback/<student>.md, nothing else.
+## Without SUBMISSIONS it grades the generated learner notebooks (make grade NB=01_transfer_learning: one of them).
+SUBMISSIONS ?= learner$(if $(filter command line,$(origin NB)),/$(NB).ipynb,)
+GRADES ?= _build/grades
+GRADE_TIMEOUT ?= 30
 grade: setup
-	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest --nbval learner/$(NB).ipynb \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	@case "$(SUBMISSIONS)" in learner*) [ -e "$(SUBMISSIONS)" ] || $(PY) scripts/make_learner.py --out learner;; esac
+	$(PY) scripts/grade.py "$(SUBMISSIONS)" --out "$(GRADES)" --timeout $(GRADE_TIMEOUT)
 
 ## What the book's rankings rest on (not part of `make test`; ~1 hour on 2 cores): learning rates picked on validation,
 ## chapters 1, 4 and 5 at seeds 0, 1, 2, and accuracy against the number of labels. Writes book/_results/*.json.
