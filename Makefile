@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NB ?= 01_transfer_learning
 PROFILE ?= fast
-SOURCE ?= auto
+SOURCE ?= offline
 SEED ?= 0
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean
+.PHONY: setup lab book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## Open the chapters in JupyterLab, on a kernel of this .venv registered as KERNEL_NAME (installed into .venv with
+## --sys-prefix, so nothing outside the repository changes). JupyterLab and ipywidgets come from requirements-lab.txt.
+KERNEL_NAME := transfer-learning-course
+KERNEL_DISPLAY := Transfer Learning with Transformers (.venv)
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP) requirements-lab.txt
+	$(PY) -m pip install -q -r requirements-lab.txt
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab book/
 
 ## Build the book (HTML in _build/html) from the committed, executed notebooks.
 book: setup

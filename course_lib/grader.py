@@ -284,7 +284,8 @@ def load_reference(path: Path, chapter: str | None = None) -> Reference:
     start = exercises_start(nb.cells)
     if start is None:
         raise ValueError(f"{path}: no markdown cell starting with {EXERCISES_HEADING!r}")
-    params = [c.source for c in nb.cells[:start] if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    params = [c.source for c in nb.cells[:start]
+              if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
     steps: list[str | Exercise] = list(params)
     checkers = _Checkers()
     cells = [(c, _python_source(c.source)) for c in nb.cells[start:] if c.cell_type == "code"]
@@ -476,7 +477,8 @@ class Worker:
 
     def start(self) -> None:
         self._stderr = tempfile.TemporaryFile(dir=self.cwd)
-        self.proc = subprocess.Popen([sys.executable, "-c", "from course_lib.grader import _worker_main; _worker_main()"],
+        command = [sys.executable, "-c", "from course_lib.grader import _worker_main; _worker_main()"]
+        self.proc = subprocess.Popen(command,
                                      cwd=self.cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, start_new_session=True)
         self._buffer = b""

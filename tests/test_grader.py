@@ -145,7 +145,8 @@ def test_a_loop_in_the_answer_cell_itself_is_stopped_and_later_answers_still_run
     nb = tiny_reference()
     for cell in nb.cells:
         if "def add" in cell.source:
-            cell.source += "\n\ndef spin():\n    while True:\n        pass\n\n\nforever = spin()\n"  # runs with the cell
+            # runs when the cell runs, not when the check calls add
+            cell.source += "\n\ndef spin():\n    while True:\n        pass\n\n\nforever = spin()\n"
     got = grade(reference_dir, nb, tmp_path, timeout=1.0)
     assert got["9.1"][0] == NOT_YET and "your answer cell ran too long" in got["9.1"][1]
     assert [got[i][0] for i in ("9.2", "9.3", "9.4")] == [PASS] * 3  # the new process still has `math`
@@ -252,3 +253,16 @@ def test_the_entry_point_is_thin():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^grade: .*\n(\t.*\n)*\t.*scripts/grade\.py", makefile, re.M)
     assert "from course_lib.grader import main" in (ROOT / "scripts" / "grade.py").read_text()
+
+
+def test_make_lab_installs_lab_and_registers_the_course_kernel():
+    """``make lab`` (not run here: it starts a server) installs the pinned lab packages and names the kernel."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^lab: ", makefile, re.M) and "jupyter lab book/" in makefile
+    assert "KERNEL_NAME := transfer-learning-course" in makefile
+    assert re.search(r"ipykernel install --sys-prefix --name \$\(KERNEL_NAME\)", makefile)
+    pins = dict(line.split("==") for line in (ROOT / "requirements-lab.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert pins["jupyterlab"].startswith("4.6.") and pins["ipywidgets"].startswith("8.1.")
+    assert "jupyterlab" not in (ROOT / "requirements.txt").read_text()  # CI does not need it
+    assert re.search(r"^SOURCE \?= offline$", makefile, re.M)
