@@ -266,3 +266,13 @@ def test_make_lab_installs_lab_and_registers_the_course_kernel():
     assert pins["jupyterlab"].startswith("4.6.") and pins["ipywidgets"].startswith("8.1.")
     assert "jupyterlab" not in (ROOT / "requirements.txt").read_text()  # CI does not need it
     assert re.search(r"^SOURCE \?= offline$", makefile, re.M)
+
+
+def test_real_learner_notebooks_have_no_check_outputs_and_name_their_chapter():
+    for chapter in load_references(ROOT / "book"):
+        learner = learner_notebook(nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4), chapter)
+        start = grader.exercises_start(learner.cells)
+        text = "".join(str(c.get("outputs", "")) for c in learner.cells[start:])
+        assert "Exercise" not in text and "PASS" not in text, chapter
+        assert learner.metadata.course["chapter"] == chapter
+        assert not any(grader.BEGIN in c.source for c in learner.cells)
