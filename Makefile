@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NB ?= 01_transfer_learning
 PROFILE ?= fast
-SOURCE ?= auto
+SOURCE ?= offline
 SEED ?= 0
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean \
+.PHONY: setup lab book test unit notebooks chapter execute learner grade bench claims rehearse-hub clean \
 	lint warnings-check rehearse-full chapters
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
@@ -25,6 +25,19 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## Open the chapters in JupyterLab, on a kernel of this .venv registered as KERNEL_NAME (installed into .venv with
+## --sys-prefix, so nothing outside the repository changes). JupyterLab and ipywidgets come from requirements-lab.txt.
+KERNEL_NAME := transfer-learning-course
+KERNEL_DISPLAY := Transfer Learning with Transformers (.venv)
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP) requirements-lab.txt
+	$(PY) -m pip install -q -r requirements-lab.txt
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab book/
 
 ## Build the book (HTML in _build/html) from the committed, executed notebooks.
 book: setup
@@ -104,13 +117,20 @@ chapters: setup
 execute: setup
 	$(PY) scripts/execute_chapter.py $(if $(filter command line,$(origin NB)),book/$(NB).md,)
 
-## Learner notebooks (solutions stubbed) in learner/, and grading one of them.
+## Learner notebooks in learner/: solutions stubbed, the exercise section's outputs cleared.
 learner: setup
 	$(PY) scripts/make_learner.py --out learner
 
+## Grade a learner notebook or a folder of them (course_lib.grader): make grade SUBMISSIONS=class/
+## Only each student's answer cells are taken; the checks come from the reference chapters in book/, each answer
+## has GRADE_TIMEOUT seconds. Writes $(GRADES)/grades.csv and $(GRADES)/feedback/<student>.md, nothing else.
+## Without SUBMISSIONS it grades the generated learner notebooks (make grade NB=01_transfer_learning: one of them).
+SUBMISSIONS ?= learner$(if $(filter command line,$(origin NB)),/$(NB).ipynb,)
+GRADES ?= _build/grades
+GRADE_TIMEOUT ?= 30
 grade: setup
-	HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 $(VENV)/bin/pytest --nbval learner/$(NB).ipynb \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	@case "$(SUBMISSIONS)" in learner*) [ -e "$(SUBMISSIONS)" ] || $(PY) scripts/make_learner.py --out learner;; esac
+	$(PY) scripts/grade.py "$(SUBMISSIONS)" --out "$(GRADES)" --timeout $(GRADE_TIMEOUT)
 
 ## What the book's rankings rest on (not part of `make test`): every compared strategy at seeds 0, 1, 2 under one
 ## protocol (course_lib/experiments/claims.py says what and how long). Resumable: finished runs are stored in

@@ -1,15 +1,23 @@
 """Exercise grading that prints one stable verdict line per exercise.
 
-Conventions (shared by every chapter; ``scripts/make_learner.py`` and ``tests/test_grading.py`` rely on them):
+Conventions (shared by every chapter; ``scripts/make_learner.py``, :mod:`course_lib.grader` (``make grade``) and
+``tests/test_grading.py`` rely on them; any exercise written this way is graded, there is no list of exercises):
 
 - The exercises live at the end of a chapter, after a markdown cell whose first line is ``## Exercises``. That
   section is self-contained: it does its own imports and never relies on variables from earlier cells, so it can
-  be graded in seconds.
-- A learner writes a *function*. In the reference notebook its body holds the solution between the lines
-  ``# BEGIN SOLUTION`` and ``# END SOLUTION``; the learner notebook has ``raise NotImplementedError`` there.
-- The next cell calls a checker from ``course_lib.exercises.chNN``, which runs the learner's function on test
-  cases (catching any exception) and prints exactly one line through :func:`verdict`. The reference notebook
-  stores the passing lines, so ``pytest --nbval`` on a learner notebook passes exactly when every answer is right.
+  be graded in seconds. Setup cells (imports, helpers) may sit anywhere in it; the grader runs the reference
+  version of them.
+- A learner writes a *function* (or a class), defined at the top level of an *answer cell*. In the reference
+  notebook its body holds the solution between the lines ``# BEGIN SOLUTION`` and ``# END SOLUTION``; the learner
+  notebook has ``raise NotImplementedError`` there. The function's name identifies the exercise, so learners keep
+  it, and helpers they need go in the same cell (the grader takes from a learner's answer cell only its top-level
+  imports, definitions and ``name = value`` statements).
+- The check calls a checker from ``course_lib.exercises.chNN`` (``passed = chNN.check_x(x)``), in the next code
+  cell or at the end of the answer cell itself. The checker runs the learner's function on test cases (catching any
+  exception) and prints exactly one line per exercise id through :func:`verdict`: ``Exercise N.M: PASS`` or
+  ``Exercise N.M: NOT YET - hint``. The executed reference notebook stores the passing lines (they name the
+  exercise ids); learner notebooks ship with the exercise section's outputs cleared.
+- Cells of the section that only illustrate an answer (they call the learner's function) are not graded.
 """
 
 from __future__ import annotations
