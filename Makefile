@@ -55,11 +55,13 @@ TEST_CACHE ?= $(CURDIR)/_build/test-cache
 TEST_ENV = HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 COURSE_LIB_CACHE=$(TEST_CACHE)/course_lib HF_HOME=$(TEST_CACHE)/hf
 test: setup
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	$(MAKE) lint
 	$(MAKE) book
 	bash scripts/install_chromium.sh
 	$(TEST_ENV) $(VENV)/bin/pytest tests -n 2 -p no:cacheprovider --durations=15
 	$(TEST_ENV) $(VENV)/bin/pytest book/*.ipynb --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
+	$(MAKE) warnings-check
 	$(MAKE) rehearse-hub REHEARSAL=$(TEST_CACHE)/hub-rehearsal
 
 ## The fast unit tests (not the slow ones, no notebooks), against an empty private cache like `make test`'s.

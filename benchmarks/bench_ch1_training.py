@@ -33,11 +33,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 from course_lib.data.text import TextPipeline
-from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
-from course_lib.experiments.encoder_transfer import build_embeddings
 from course_lib.data.vectors import get_word_vectors
+from course_lib.experiments.encoder_transfer import build_embeddings
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
 
 
 class SourcePositionalEncoding(nn.Module):
@@ -88,7 +88,8 @@ def source_batches(ids, labels, batch_size, seed):
     random.Random(seed).shuffle(order)
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        yield pad_sequence([torch.tensor(ids[i]) for i in idx], batch_first=True), torch.tensor([labels[i] for i in idx])
+        batch = pad_sequence([torch.tensor(ids[i]) for i in idx], batch_first=True)
+        yield batch, torch.tensor([labels[i] for i in idx])
 
 
 def time_steps(step, batches, warmup=2):

@@ -24,8 +24,8 @@ import time
 import torch
 from torch import nn
 
-from course_lib.nn.lora import apply_lora, lora_layers, merge_and_unload, merge_lora
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.nn.lora import apply_lora, lora_layers, merge_and_unload, merge_lora
 
 
 def build(model: str, width: int, batch: int):

@@ -120,11 +120,12 @@ def ch1_child(which: str, steps: int) -> None:
 
     sys.path.insert(0, str(HERE))
     import bench_ch1_training as b
-    from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+
     from course_lib.data.text import TextPipeline
-    from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
-    from course_lib.experiments.encoder_transfer import build_embeddings
     from course_lib.data.vectors import get_word_vectors
+    from course_lib.experiments.encoder_transfer import build_embeddings
+    from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+    from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator
 
     vocab, emb = build_embeddings(get_word_vectors("offline"))
     rows = b.real_reviews("imdb", 32 * steps)
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
         result["chapters"] = rows = measure_chapters(args.chapters)
         print(f"{'chapter':<28}{'peak RSS (MB)':>15}{'wall time (s)':>15}{'status':>8}")
         for r in rows:
-            print(f"{r['chapter']:<28}{r['peak_rss_mb']:>15.0f}{r['wall_s']:>15.0f}{'ok' if r['rc'] == 0 else 'FAILED':>8}")
+            status = "ok" if r["rc"] == 0 else "FAILED"
+            print(f"{r['chapter']:<28}{r['peak_rss_mb']:>15.0f}{r['wall_s']:>15.0f}{status:>8}")
         total = sum(r["wall_s"] for r in rows)
         result["total_wall_s"] = total
         print(f"{'all chapters':<28}{max((r['peak_rss_mb'] for r in rows), default=0):>15.0f}{total:>15.0f}"

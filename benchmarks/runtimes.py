@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from course_lib.env import REPO_ROOT
 from course_lib.chapters.ch07_summary import COMMITTED_RESULTS_DIR, runtime_entries, runtime_markdown
+from course_lib.env import REPO_ROOT
 
 DATA = REPO_ROOT / "book" / "runtimes.json"
 TABLE = REPO_ROOT / "book" / "runtimes_table.md"

@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Callable
 
-import warnings
-
 with warnings.catch_warnings():  # the first import of tqdm.auto warns about ipywidgets, with a machine-specific path
     warnings.simplefilter("ignore")
-    from course_lib.chapters import ch02_inference, ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
+    from course_lib.chapters import ch02_inference, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
     from course_lib.experiments import encoder_transfer as ch01_transfer
+    from course_lib.experiments import mlm as ch03_mlm
 from course_lib.config import Profile
-from course_lib.env import quiet_hf
 from course_lib.data import corpora
+from course_lib.env import quiet_hf
 from course_lib.train import classifier, native
 
 FULL = Profile("full")
@@ -53,7 +53,8 @@ SOURCE_NOTEBOOKS = {
 # SOURCE_REPORTED[number as the book writes it] = where the source printed or stated it. A paragraph of the book
 # that quotes the source may type only these numbers (tests/test_prose_numbers.py).
 SOURCE_REPORTED: dict[str, str] = {
-    "0.265": "ch. 6 (The Applied Transformer): Yelp test accuracy of the saved BERT, printed 0.26499998569488525 (L4231)",
+    "0.265": ("ch. 6 (The Applied Transformer): Yelp test accuracy of the saved BERT, printed 0.26499998569488525 "
+              "(L4231)"),
     "0.2": "ch. 6: chance for 5 balanced classes (not printed: 1/5)",
     "0.42": "ch. 2 (Cookbook): fill-mask score of 'paris', printed 0.41678863763809204 (L1172)",
     "83%": "ch. 1/4 (Playbook, Adapters): test accuracy of the scratch model, stated (L540, L2182)",
@@ -187,7 +188,8 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "warm-up": ("none (TrainingArguments default, L1605-1614)", ""),
         "batch size": ("2 (L1611)", ""),
         # no fp16/bf16 in the TrainingArguments (L1605-1614)
-        "precision": ("float32 (no fp16/bf16 in its TrainingArguments)", "make_trainer(..., mixed_precision=\"no\") to match it"),
+        "precision": ("float32 (no fp16/bf16 in its TrainingArguments)",
+                      "make_trainer(..., mixed_precision=\"no\") to match it"),
         # L1343-1344 tokenizer of 12,576 tokens; L1377 BertConfig(vocab_size=len(tokenizer)); L1634
         # resize_token_embeddings(30522); L1635 a checkpoint trained elsewhere loaded; L1643 fill-mask with the
         # 12,576-token tokenizer

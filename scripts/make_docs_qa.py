@@ -21,7 +21,6 @@ import random
 import re
 import sys
 import warnings
-from pathlib import Path
 
 from course_lib.data.corpora import DOCS_QA_DIR, format_dialogue
 

@@ -2,7 +2,8 @@
 
 Sphinx's default ``mathjax_path`` is a CDN URL: offline (and on any machine that cannot reach the CDN) every equation
 would show as raw TeX. MathJax comes from the ``django-static-mathjax`` wheel pinned in requirements.txt (pure static
-files, no dependencies); ``_config.yml`` adds ``_vendor`` to ``html_static_path`` and points ``mathjax_path`` at the copy.
+files, no dependencies); ``_config.yml`` adds ``_vendor`` to ``html_static_path`` and points ``mathjax_path`` at
+the copy.
 Not ``_static``: Jupyter Book adds every ``.js`` file under ``_static`` to every page. Run by ``make book``.
 """
 

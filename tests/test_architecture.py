@@ -41,7 +41,7 @@ def layer_of(module: str) -> str:
         return "env"
     if head in ("config", "hub", "results", "precision"):
         return "base"
-    if head in ("viz", "nbtools", "grading"):
+    if head in ("viz", "nbtools", "grading", "grader"):
         return "tools"
     if head == "fidelity":
         return "reference"

@@ -8,8 +8,10 @@ def _split(texts, labels):
 
 
 def test_tfidf_logreg_learns_words_and_picks_c_on_validation():
-    sport = ["the team won the match", "a late goal won the cup final", "the striker scored twice", "fans cheered the team"]
-    money = ["shares fell on the market", "profits rose this quarter", "the bank raised interest rates", "stocks and bonds"]
+    sport = ["the team won the match", "a late goal won the cup final", "the striker scored twice",
+             "fans cheered the team"]
+    money = ["shares fell on the market", "profits rose this quarter", "the bank raised interest rates",
+             "stocks and bonds"]
     train = _split(sport + money, [0] * 4 + [1] * 4)
     validation = _split(["the team scored a goal", "the market for shares"], [0, 1])
     test = _split(["the cup final goal", "bank profits and shares"], [0, 1])

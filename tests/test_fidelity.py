@@ -5,9 +5,10 @@ from dataclasses import replace
 import pytest
 
 from course_lib import fidelity
-from course_lib.chapters import ch03_mlm, ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
-from course_lib.experiments import encoder_transfer as ch01_transfer
+from course_lib.chapters import ch04_adapters, ch05_lora, ch06_finetune, ch06_sft
 from course_lib.config import Profile
+from course_lib.experiments import encoder_transfer as ch01_transfer
+from course_lib.experiments import mlm as ch03_mlm
 from course_lib.nbtools import table
 
 COLUMNS = ["setting", "ours (fast)", "ours (full)", "source", "note"]
@@ -38,7 +39,8 @@ def test_paths_read_the_full_profile():
     assert ours["batch size"] == f"{ch01_transfer.config_for(full).batch_size:,}"
     assert ours["precision"] == ch01_transfer.config_for(full).mixed_precision
     assert fidelity.ours("06_supervised_finetuning")["SFT model"] == ch06_sft.config_for(full).hub_id
-    assert fidelity.ours("03_mlm_pretraining")["sequence length (tokens)"] == f"{ch03_mlm.config_for(full).block_size:,}"
+    block = ch03_mlm.config_for(full).block_size
+    assert fidelity.ours("03_mlm_pretraining")["sequence length (tokens)"] == f"{block:,}"
 
 
 @pytest.mark.parametrize("module, chapter, change, setting, shown", [

@@ -3,13 +3,25 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
+from course_lib.chapters.ch06_finetune import (
+    FinetuneConfig,
+    config_for,
+    most_confused_pair,
+    plot_confusion_matrix,
+    plot_losses,
+    token_table,
+)
 from course_lib.config import Profile
-from course_lib.chapters.ch06_finetune import (FinetuneConfig, config_for, most_confused_pair, plot_confusion_matrix,
-                                               plot_losses, token_table)
-from course_lib.train.baselines import majority_baseline
-from course_lib.train.native import (evaluate_accuracy, load_finetuned, make_dataloaders, save_finetuned,
-                                     tokenize_classification, train_native)
 from course_lib.hub import minilm_dir
+from course_lib.train.baselines import majority_baseline
+from course_lib.train.native import (
+    evaluate_accuracy,
+    load_finetuned,
+    make_dataloaders,
+    save_finetuned,
+    tokenize_classification,
+    train_native,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -16,8 +16,16 @@ import nbformat
 import pytest
 
 from course_lib import grader
-from course_lib.grader import (NOT_YET, PASS, grade_notebook, grade_submissions, learner_notebook, load_reference,
-                               load_references, student_name)
+from course_lib.grader import (
+    NOT_YET,
+    PASS,
+    grade_notebook,
+    grade_submissions,
+    learner_notebook,
+    load_reference,
+    load_references,
+    student_name,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 new_code, new_md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell

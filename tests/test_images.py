@@ -40,7 +40,8 @@ def test_digit_test_rows_do_not_change_with_the_seed():
     assert torch.allclose(z(test_a), z(test_b), atol=1e-5)  # the same test images for every seed
     train_a = torch.stack([a.splits["train"][i]["pixel_values"] for i in range(100)])
     train_b = torch.stack([b.splits["train"][i]["pixel_values"] for i in range(100)])
-    assert not torch.allclose(z(train_a), z(train_b), atol=1e-3)  # ... while train (and validation) are drawn with the seed
+    # ... while train (and validation) are drawn with the seed
+    assert not torch.allclose(z(train_a), z(train_b), atol=1e-3)
     full, _ = load_digit_tasks(Sizes(), seed=0)
     flat = lambda ds: {tuple(ds[i]["pixel_values"].flatten().tolist()) for i in range(len(ds))}
     assert not flat(full.splits["test"]) & flat(full.splits["train"])

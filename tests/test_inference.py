@@ -1,4 +1,3 @@
-import warnings
 
 import pytest
 import torch
@@ -291,7 +290,8 @@ def test_truncation_exercise_passes_the_solution_and_explains_wrong_answers(caps
     def mean_of_shares(texts, tokenizer, max_length):
         n = lengths(texts, tokenizer)
         cut = [max(0, k - (max_length - 2)) for k in n]
-        return {"reviews_cut": sum(c > 0 for c in cut) / len(n), "tokens_cut": sum(c / k for c, k in zip(cut, n)) / len(n)}
+        return {"reviews_cut": sum(c > 0 for c in cut) / len(n),
+                "tokens_cut": sum(c / k for c, k in zip(cut, n)) / len(n)}
 
     assert ch02.check_truncation_share(solution) is True
     assert capsys.readouterr().out == "Exercise 2.5: PASS\n"

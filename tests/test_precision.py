@@ -124,9 +124,9 @@ class Captured(Exception):
 def test_hf_trainers_get_the_helpers_flags(tmp_path, monkeypatch, gpu, flags):
     from transformers import TrainingArguments
 
-    from course_lib.chapters import ch03_mlm as mlm
     from course_lib.chapters import ch06_sft as sft
     from course_lib.config import Profile
+    from course_lib.experiments import mlm
 
     if gpu:
         fake_gpu(monkeypatch, *gpu)

@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow  # over 5 s
 def test_every_hub_id_the_library_loads_is_rehearsed():
     from course_lib.chapters import ch02_inference as inference
-    from course_lib.chapters import ch03_mlm as mlm
     from course_lib.chapters import ch06_finetune as finetune
     from course_lib.chapters import ch06_sft as sft
     from course_lib.config import Profile
     from course_lib.data import corpora, images
     from course_lib.data import loaders as data
+    from course_lib.experiments import mlm
 
     assert {info.hub_id for info in data.DATASETS.values()} | {corpora.HUB_CORPUS[0], corpora.GUANACO} \
         | set(images.HUB_IDS.values()) == set(rh.HUB_DATASETS)

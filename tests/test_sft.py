@@ -6,8 +6,8 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from course_lib.chapters import ch06_sft as sft
-from course_lib.data import corpora
 from course_lib.config import Profile
+from course_lib.data import corpora
 from course_lib.data.loaders import Sizes
 from course_lib.exercises import ch06
 
@@ -162,7 +162,8 @@ def test_completion_only_trainer_masks_the_prompt_and_trains(tmp_path):
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
                                          max_position_embeddings=64, pad_token_id=tok.pad_token_id,
                                          eos_token_id=tok.eos_token_id))
-    cfg = sft.SFTSettings(sizes=Sizes(), max_length=32, batch_size=8, max_steps=6, num_train_epochs=1, learning_rate=5e-3,
+    cfg = sft.SFTSettings(sizes=Sizes(), max_length=32, batch_size=8, max_steps=6, num_train_epochs=1,
+                          learning_rate=5e-3,
                           use_lora=True, lora_r=4, lora_alpha=8)
     model = sft.add_lora(model, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -262,8 +263,8 @@ def test_chat_prompt_uses_the_template():
 
 def test_chat_prompt_without_a_template_keeps_the_guanaco_prompt():
     """opt-350m (the hub model) has no chat template: apply_chat_template would raise in transformers 5."""
-    from transformers import GPT2TokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2TokenizerFast
 
     raw = Tokenizer(models.BPE(vocab={"a": 0, "b": 1}, merges=[]))
     raw.pre_tokenizer = pre_tokenizers.ByteLevel()

@@ -1,4 +1,5 @@
-"""course_lib.chapters.ch07_summary on tiny results files written here: loading, the two errors, rows, plots, runtime table."""
+"""course_lib.chapters.ch07_summary on tiny results files written here: loading, the two errors, rows, plots,
+runtime table, and the committed verdicts of the comparison protocol."""
 
 import json
 
@@ -11,7 +12,8 @@ import pytest  # noqa: E402
 from course_lib.chapters import ch07_summary as summary  # noqa: E402
 
 RUNS = {
-    "01_transfer_learning": [("news_pretrain", "news", 0.9, 30_000, 60_000), ("scratch", "sentiment", 0.80, 30_000, 60_000),
+    "01_transfer_learning": [("news_pretrain", "news", 0.9, 30_000, 60_000),
+                             ("scratch", "sentiment", 0.80, 30_000, 60_000),
                              ("full_finetune", "sentiment", 0.86, 30_000, 60_000),
                              ("linear_probe", "sentiment", 0.70, 202, 60_000),
                              ("partial_unfreeze", "sentiment", 0.84, 2_000, 60_000),

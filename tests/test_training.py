@@ -4,9 +4,9 @@ import pytest
 import torch
 from datasets import Dataset
 
-from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 from course_lib.data.text import TextPipeline, vocab_from_words
-from course_lib.train.batching import LengthGroupedBatchSampler, make_loader, PadCollator, tokenize_dataset
+from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
+from course_lib.train.batching import LengthGroupedBatchSampler, PadCollator, make_loader, tokenize_dataset
 from course_lib.train.classifier import evaluate, predict, train_classifier
 
 WORDS = ["good", "great", "bad", "awful", "the", "film", "was", "very"]
@@ -131,7 +131,8 @@ def test_train_classifier_gives_the_head_its_own_learning_rate(tmp_path, monkeyp
 
     monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
     # the body's learning rate is 0: it must not move, while the head (learning rate 1e-2) does
-    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, learning_rate=0.0, head_learning_rate=1e-2)
+    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, learning_rate=0.0,
+                                  head_learning_rate=1e-2)
     (optimizer,) = created
     head_ids = {id(p) for p in model.classifier.parameters()}
     by_lr = {g["initial_lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}

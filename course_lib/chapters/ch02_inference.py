@@ -14,7 +14,7 @@ generation       gpt2                                                SmolLM2-135
 chat             HuggingFaceTB/SmolLM2-135M-Instruct                 the same model (de-quantised GGUF Q4_1 copy)
 translation      t5-small (``AutoModelForSeq2SeqLM`` + ``generate``;  SmolLM2-135M-Instruct via its chat template
                  transformers 5 has no translation pipeline)
-fill-mask        bert-base-uncased                                   chapter 3's stand-in: real MiniLM + an MLM head (NOT BERT)
+fill-mask        bert-base-uncased                                   chapter 3's stand-in: MiniLM + an MLM head
 language-id      papluca/xlm-roberta-base-language-detection         SmolLM2-135M-Instruct, asked by prompting
 embeddings       sentence-transformers/all-MiniLM-L6-v2              the same model
 ===============  ==================================================  ============================================
@@ -31,9 +31,7 @@ a ``UserWarning``, when ``tokenizer.chat_template`` is ``None``: no path applies
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import statistics
 import time
 import warnings
@@ -48,11 +46,11 @@ from transformers import BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from course_lib import hub
-from course_lib.nn.pooling import masked_mean  # noqa: F401  (shown in the chapter)
-from course_lib.config import check_source, Profile
+from course_lib.config import Profile, check_source
 from course_lib.data.loaders import Sizes, load_text_classification
 from course_lib.env import quiet_hf
 from course_lib.nn.params import count_parameters
+from course_lib.nn.pooling import masked_mean  # noqa: F401  (shown in the chapter)
 from course_lib.train.classifier import train_classifier
 
 TASKS = ("sentiment", "generation", "chat", "translation", "fill-mask", "language-id", "embeddings")
@@ -132,7 +130,7 @@ def model_for(task: str, source: str, hub_id: str | None = None, *, profile: Pro
     if source == "offline" and Path(hub_id).exists():
         return ModelChoice(task, hub_id, hub_id, f"{task}: local checkpoint {hub_id}")
     if task == "fill-mask" and source == "offline":
-        from course_lib.chapters import ch03_mlm
+        from course_lib.experiments import mlm as ch03_mlm
 
         if profile is None:
             raise ValueError("the offline fill-mask model is chapter 3's stand-in, sized by the profile: pass "
@@ -147,8 +145,14 @@ def load(name_or_path: str, source: str, kind: str = "auto", **kwargs):
 
     ``kind``: ``"causal"``, ``"seq2seq"``, ``"classification"``, ``"masked"`` or ``"auto"`` (the bare encoder).
     """
-    from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM,
-                              AutoModelForSequenceClassification, AutoTokenizer)
+    from transformers import (
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSeq2SeqLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     classes = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM,
                "classification": AutoModelForSequenceClassification, "masked": AutoModelForMaskedLM,

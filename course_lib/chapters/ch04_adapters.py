@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_lib.experiments.encoder_transfer import config_for  # noqa: F401  (chapter 4 runs with chapter 1's settings)
 from course_lib.env import REPO_ROOT
+from course_lib.experiments.encoder_transfer import config_for  # noqa: F401  (chapter 4 runs with chapter 1's settings)
 from course_lib.results import read_results
 
 

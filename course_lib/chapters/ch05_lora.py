@@ -7,8 +7,14 @@ chapter's settings are shared with ``make claims`` and live in :mod:`course_lib.
 from __future__ import annotations
 
 from course_lib.experiments.bag_transfer import (  # noqa: F401  (the chapter's settings and text experiment)
-    BAG_STRATEGIES, LoRAExperimentConfig, build_bag_strategy, config_for, load_news_text_classifier,
-    text_classifier_checkpoint, train_bag_strategy)
+    BAG_STRATEGIES,
+    LoRAExperimentConfig,
+    build_bag_strategy,
+    config_for,
+    load_news_text_classifier,
+    text_classifier_checkpoint,
+    train_bag_strategy,
+)
 
 
 def plot_column_space(matrix, ax=None, title: str = "", limit: float = 3.0):

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from course_lib import hub
 from course_lib.config import Profile, Run
 from course_lib.data.loaders import Sizes, label_names, load_text_classification
-from course_lib import hub
 from course_lib.hub import checkpoint
 from course_lib.train.native import History, load_pretrained_classifier
 

@@ -5,8 +5,10 @@ text format ``### Human: <question>### Assistant: <answer>``, with trl's ``DataC
 that only the assistant's answer contributes to the loss. That collator no longer exists; trl 1.x does the same
 with a *prompt/completion* dataset and ``SFTConfig(completion_only_loss=True)``. This module holds:
 
-- :func:`course_lib.data.corpora.split_dialogue`: the one function that turns a dialogue into ``prompt`` and ``completion`` (tested);
-- :func:`course_lib.data.corpora.docs_qa_files`: the offline dataset, *real* questions and answers taken from CPython's own documentation
+- :func:`course_lib.data.corpora.split_dialogue`: the one function that turns a dialogue into ``prompt`` and
+  ``completion`` (tested);
+- :func:`course_lib.data.corpora.docs_qa_files`: the offline dataset, *real* questions and answers taken from
+  CPython's own documentation
   (``What does json.dumps do?`` -> the opening sentences of ``json.dumps.__doc__``; the language-reference topics
   of ``pydoc_data.topics``), in the guanaco text format, read through ``load_dataset("json")`` exactly as the hub
   files are read. Docstrings differ between Python builds, so the pairs were extracted once
@@ -96,7 +98,8 @@ def load_causal_lm(run: Run, cfg: SFTSettings):
     runs in bf16 or fp16, and placed on the training device. The ``Trainer``'s ``bf16``/``fp16`` autocast runs the
     matrix products in low precision, while AdamW updates float32 *master weights*. Weights stored in bfloat16 and
     updated by plain AdamW would lose every update smaller than about 0.2% of the weight (bfloat16 keeps 8
-    significant bits), and a full fine-tuning step at ``learning_rate=2e-5`` is far smaller; fp16 weights cannot be trained
+    significant bits), and a full fine-tuning step at ``learning_rate=2e-5`` is far smaller; fp16 weights cannot be
+    trained
     with the gradient scaler at all (it refuses to unscale fp16 gradients). LoRA adapters are float32 for the same
     reason: they are the weights being trained.
     """

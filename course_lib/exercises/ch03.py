@@ -28,7 +28,7 @@ def _corpus_lines(n_train: int, n_eval: int):
 
 
 def _bert_tokenizer():
-    from course_lib.chapters.ch03_mlm import base_tokenizer
+    from course_lib.experiments.mlm import base_tokenizer
 
     return base_tokenizer("offline")
 
@@ -134,7 +134,7 @@ def check_count_masking(fn) -> bool:
 
 
 def _partial_word_share(tokens, chosen) -> float:
-    """Reference for exercise 3.5 (kept here, not in ``course_lib.chapters.ch03_mlm``: the chapter does not use it)."""
+    """Reference for exercise 3.5 (kept here, not in ``course_lib.experiments.mlm``: the chapter does not use it)."""
     words, start = [], 0
     for i in range(1, len(tokens) + 1):
         if i == len(tokens) or not tokens[i].startswith("##"):

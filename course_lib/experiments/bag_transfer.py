@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.experiments.encoder_transfer import checkpoint_path, settings_digest
 from course_lib.config import EVAL_BATCH_SIZE, Profile
 from course_lib.data.loaders import Sizes
 from course_lib.env import cache_dir
+from course_lib.experiments.encoder_transfer import checkpoint_path, settings_digest
 from course_lib.nn.classic import TextClassifier
 from course_lib.nn.lora import apply_lora
 from course_lib.train.classifier import evaluate, load_weights, train_classifier
@@ -27,7 +27,8 @@ from course_lib.train.classifier import evaluate, load_weights, train_classifier
 class LoRAExperimentConfig:
     """Chapter 5 settings: the embedding-bag classifier (news -> sentiment) and the CNN (task A -> task B).
 
-    Text data sizes come from :func:`course_lib.experiments.encoder_transfer.config_for` (the same splits as chapters 1 and 4).
+    Text data sizes come from :func:`course_lib.experiments.encoder_transfer.config_for` (the same splits as
+    chapters 1 and 4).
     """
 
     hidden: int = 128

@@ -213,8 +213,8 @@ def run_encoder(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     reviews and on the first ``max_len`` tokens the encoder reads, all on the same splits.
     """
     from course_lib.config import Profile, start_chapter
-    from course_lib.experiments import bag_transfer as ch05_lora
     from course_lib.data.text import basic_english
+    from course_lib.experiments import bag_transfer as ch05_lora
     from course_lib.experiments import encoder_transfer as transfer
     from course_lib.train.baselines import tfidf_logreg
     from course_lib.train.classifier import evaluate

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-
 import torch
 
 from course_lib.config import EVAL_BATCH_SIZE, Profile, Run
@@ -21,15 +20,13 @@ from course_lib.data.loaders import Sizes, label_names, load_text_classification
 from course_lib.data.text import TextPipeline, Vocab, vocab_from_words
 from course_lib.data.vectors import WordVectors, get_word_vectors
 from course_lib.env import cache_dir
+from course_lib.experiments.protocol import encode_correct
 from course_lib.nn.adapters import add_adapters
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
 from course_lib.nn.lora import apply_lora
 from course_lib.nn.params import count_parameters, freeze
-from course_lib.experiments.protocol import encode_correct
 from course_lib.train.batching import make_loader, tokenize_dataset
-from course_lib.train.classifier import (History, evaluate, feature_loader, head_inputs, load_weights,
-                                         train_classifier)
-
+from course_lib.train.classifier import History, evaluate, feature_loader, head_inputs, load_weights, train_classifier
 
 # The starting learning-rate grid of every compared run; `make claims` widens it while the best value is on an edge
 # (course_lib.experiments.protocol.search_learning_rate) and stores the searches in book/_results/claims_runs.jsonl;
@@ -153,7 +150,9 @@ def settings_digest(run: Run, *settings) -> str:
     """
     import hashlib
 
-    data_key = loaders.OFFLINE_FORMAT + "".join(f.sha256 for f in loaders.PACKAGE_FILES.values()) if run.source == "offline" else ""
+    data_key = ""
+    if run.source == "offline":
+        data_key = loaders.OFFLINE_FORMAT + "".join(f.sha256 for f in loaders.PACKAGE_FILES.values())
     key = "|".join(map(repr, settings)) + data_key
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
@@ -193,7 +192,7 @@ def load_news_pretrained(run: Run, data: TransferData, cfg: TransferConfig) -> T
     """The news-pretrained encoder (4-class head), trained first if this profile/source/seed has none yet."""
     path = news_checkpoint(run, cfg)
     if not path.exists():
-        print(f"No news-pretrained encoder for this profile/source/seed yet: training it (chapter 1 does the same)")
+        print("No news-pretrained encoder for this profile/source/seed yet: training it (chapter 1 does the same)")
         pretrain_on_news(run, data, cfg)
     model = new_model(data, cfg, num_labels=len(data.news_labels))
     return load_weights(model, path)

@@ -117,7 +117,8 @@ def train_mode(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def head_inputs(model: nn.Module, loader: DataLoader, head_name: str = "classifier") -> tuple[torch.Tensor, torch.Tensor]:
+def head_inputs(model: nn.Module, loader: DataLoader,
+                head_name: str = "classifier") -> tuple[torch.Tensor, torch.Tensor]:
     """``(features, labels)``: what ``model.<head_name>`` receives for every example of ``loader``, in eval mode.
 
     A linear probe trains only the head on top of a frozen body, so the body's output never changes: compute it
@@ -197,7 +198,8 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
         model: any module called as ``model(input_ids, attention_mask) -> logits``; frozen parameters
             (``requires_grad=False``) are left out of the optimizer.
         epochs / learning_rate / weight_decay: optimisation budget.
-        head_learning_rate: learning rate of the parameters whose name starts with ``head_name`` (a freshly initialised head
+        head_learning_rate: learning rate of the parameters whose name starts with ``head_name`` (a freshly
+            initialised head
             learns faster with a larger step than the pretrained body; ``None``: same as ``learning_rate``).
         checkpoint: safetensors file where the best weights are saved; they are loaded back at the end.
         patience: stop after this many epochs without a better validation accuracy.

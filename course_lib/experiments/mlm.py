@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib import hub, precision
-from course_lib.config import check_source, Profile
+from course_lib.config import Profile, check_source
 from course_lib.data.corpora import load_corpus
 from course_lib.data.loaders import corpus_digest
 from course_lib.env import cache_dir, quiet_hf, seed_everything, show_progress
