@@ -9,38 +9,76 @@ from __future__ import annotations
 from course_lib.grading import run_check
 
 
-def check_linear_decay(lr_factor) -> bool:
-    """Exercise 6.1: ``lr_factor(step, total_steps)`` is the multiplier of a linear-decay ``LambdaLR``, the same as
-    ``transformers.get_linear_schedule_with_warmup`` without warmup."""
+def _docs_qa_pairs(split: str) -> list[dict]:
+    """The offline dialogues of ``split`` (``train``/``test``, split by module as in the chapter) as prompt/completion
+    pairs, read straight from the packaged files (no ``datasets`` call: the check stays fast)."""
+    import json
+
+    from course_lib.data import corpora
+
+    files = corpora.docs_qa_files()
+    texts = [json.loads(line)["text"] for s in ("train", "test") for line in files[s].read_text("utf-8").splitlines()
+             if line.strip()]
+    return [corpora.split_dialogue(t) for t in corpora.split_docs_qa_by_module(texts)[split]]
+
+
+def _lm_tokenizer():
+    """SmolLM2-135M-Instruct's tokenizer, the chapter's offline LM: from the converted checkpoint when the chapter
+    has cached it, otherwise straight from the packaged GGUF file (the same tokenizer, a few seconds)."""
+    from transformers import AutoTokenizer
+
+    from course_lib import hub
+    from course_lib.env import cache_dir
+
+    converted = cache_dir("models", "smollm2-135m-instruct")
+    if (converted / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(converted)
+    return AutoTokenizer.from_pretrained(hub.smollm2_gguf_dir(), gguf_file=hub.SMOLLM2_GGUF)
+
+
+def _trained_share(prompts, completions, tokenizer, max_length: int | None, *, eos: int = 1,
+                   pooled: bool = True) -> float:
+    """Reference for exercise 6.1 (``eos``/``max_length=None``/``pooled`` give the wrong answers the hints name)."""
+    n_prompt = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]
+    n_total = [len(ids) + eos for ids in tokenizer([p + c for p, c in zip(prompts, completions)])["input_ids"]]
+    cap = max_length if max_length is not None else max(n_total)
+    kept = [min(n, cap) for n in n_total]
+    trained = [k - min(n, cap) for k, n in zip(kept, n_prompt)]
+    if pooled:
+        return sum(trained) / sum(kept)
+    return sum(t / k for t, k in zip(trained, kept)) / len(kept)
+
+
+def check_trained_share(fn) -> bool:
+    """Exercise 6.1: ``fn(prompts, completions, tokenizer, max_length) -> share of the kept tokens that carry a
+    label`` under completion-only loss, on the chapter's offline training dialogues with SmolLM2's tokenizer, at
+    ``max_length`` 48 (some answers cut) and 96 (the fast profile, which cuts none)."""
 
     def check():
-        import torch
-
-        cases = [(0, 10, 1.0), (5, 10, 0.5), (10, 10, 0.0), (12, 10, 0.0), (1, 4, 0.75)]
-        for step, total, want in cases:
-            got = float(lr_factor(step, total))
-            if abs(got - want) > 1e-9:
-                return False, f"lr_factor({step}, {total}) should be {want}, got {got}"
-        from transformers import get_linear_schedule_with_warmup
-
-        reference = get_linear_schedule_with_warmup(  # what the course's training loops use
-            torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), 0, 10).lr_lambdas[0]
-        for step in range(10):
-            if abs(float(lr_factor(step, 10)) - reference(step)) > 1e-9:
-                return False, (f"lr_factor({step}, 10) should equal transformers' linear schedule, "
-                               f"{reference(step)}, got {lr_factor(step, 10)}")
-        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, 4))
-        lrs = []
-        for _ in range(4):
-            lrs.append(round(opt.param_groups[0]["lr"], 6))
-            opt.step()
-            sched.step()
-        if lrs != [0.1, 0.075, 0.05, 0.025]:
-            return False, f"inside LambdaLR the learning rates should be [0.1, 0.075, 0.05, 0.025], got {lrs}"
+        pairs = _docs_qa_pairs("train")
+        prompts, completions = [p["prompt"] for p in pairs], [p["completion"] for p in pairs]
+        tokenizer = _lm_tokenizer()
+        for max_length in (48, 96):
+            want = _trained_share(prompts, completions, tokenizer, max_length)
+            got = float(fn(list(prompts), list(completions), tokenizer, max_length))
+            if abs(got - want) < 1e-9:
+                continue
+            if abs(got - _trained_share(prompts, completions, tokenizer, max_length, eos=0)) < 1e-9:
+                return False, "the end-of-sequence token appended after the answer is trained too: count it"
+            if abs(got - _trained_share(prompts, completions, tokenizer, None)) < 1e-9:
+                return False, f"cut every sequence (answer + EOS included) to its first max_length={max_length} tokens"
+            if abs(got - _trained_share(prompts, completions, tokenizer, max_length, pooled=False)) < 1e-9:
+                return False, "that is the mean of per-dialogue shares: pool the tokens (all trained / all kept)"
+            return False, f"at max_length={max_length} expected a share of {want:.4f}, got {got:.4f}"
         return True, ""
 
-    return run_check("6.1", check)
+    from course_lib.env import quiet_hf
+
+    def quiet_check():
+        with quiet_hf():
+            return check()
+
+    return run_check("6.1", quiet_check)
 
 
 def check_majority_accuracy(majority_accuracy) -> bool:
@@ -63,19 +101,36 @@ def check_majority_accuracy(majority_accuracy) -> bool:
     return run_check("6.2", check)
 
 
-def check_mask_prompt(mask_prompt) -> bool:
-    """Exercise 6.3: labels for completion-only loss: ``-100`` on the prompt positions, the token id elsewhere."""
+def _twin_share(train_answers, test_answers, threshold: float = 0.7) -> float:
+    from course_lib.chapters.ch06_sft import near_twins
+
+    return len(near_twins(train_answers, test_answers, threshold)) / len(test_answers)
+
+
+def check_twin_share(twin_share) -> bool:
+    """Exercise 6.3: ``twin_share(train_answers, test_answers) -> share of held-out answers with a near-twin``
+    (token F1 >= 0.7 with some training answer), on the offline dialogues split by module and split at random."""
 
     def check():
-        cases = [([5, 6, 7, 8, 9], 2, [-100, -100, 7, 8, 9]), ([1, 2, 3], 0, [1, 2, 3]),
-                 ([4, 4, 4], 3, [-100, -100, -100]), ([11, 12, 13, 14], 1, [-100, 12, 13, 14])]
-        for ids, prompt_length, want in cases:
-            original = list(ids)
-            got = [int(x) for x in mask_prompt(ids, prompt_length)]
-            if ids != original:
-                return False, "do not modify input_ids in place: return a new list of labels"
-            if got != want:
-                return False, f"mask_prompt({original}, {prompt_length}) should be {want}, got {got}"
+        import random
+
+        by_module = {split: [p["completion"] for p in _docs_qa_pairs(split)] for split in ("train", "test")}
+        pooled = by_module["train"] + by_module["test"]
+        shuffled = random.Random(0).sample(pooled, len(pooled))
+        n_test = len(by_module["test"])
+        at_random = {"train": shuffled[n_test:], "test": shuffled[:n_test]}
+        for name, split in (("split by module", by_module), ("split at random", at_random)):
+            want = _twin_share(split["train"], split["test"])
+            got = float(twin_share(list(split["train"]), list(split["test"])))
+            if abs(got - want) < 1e-9:
+                continue
+            if abs(got - want * n_test) < 1e-9:
+                return False, "that is a count: divide by the number of held-out answers"
+            if abs(got - _twin_share(split["test"], split["train"])) < 1e-9:
+                return False, "that is the share of *training* answers: look for a twin of each held-out answer"
+            if abs(got - _twin_share(split["train"], split["test"], 1.0)) < 1e-9:
+                return False, "that counts exact matches only: a near-twin has token F1 >= 0.7"
+            return False, f"{name}: expected a share of {want:.4f}, got {got:.4f}"
         return True, ""
 
     return run_check("6.3", check)
