@@ -15,7 +15,7 @@ def test_unknown_task_is_rejected_with_the_list():
 
 
 def test_hub_id_under_offline_fails_fast():
-    with pytest.raises(RuntimeError, match="SOURCE=offline cannot load hub id 'gpt2'"):
+    with pytest.raises(RuntimeError, match="SOURCE=offline cannot load hub id 'openai-community/gpt2'"):
         inf.load("openai-community/gpt2", "offline", "causal")
     with pytest.raises(RuntimeError, match="SOURCE=offline"):
         inf.load("someone/unknown-model", "offline")

@@ -8,7 +8,7 @@ exercises are not prose and are skipped):
   tokens masked or "below 15% of the encoder" are settings, see :data:`ROUND_PERCENTS`);
 - it may stay typed only when it is a setting listed in :data:`ALLOWED`, or in a paragraph that quotes published
   numbers (it says "source", "reported" or "published") **and** it is one of the source's reported numbers in
-  :data:`course_lib.chapters.fidelity.SOURCE_REPORTED`;
+  :data:`course_lib.fidelity.SOURCE_REPORTED`;
 - anything else must come from the run through ``{glue:text}`name``` or ``{glue:}`name```.
 """
 
@@ -69,14 +69,14 @@ def prose_lines(md_text: str):
 
 
 def _source_reported() -> set[str]:
-    from course_lib.chapters.fidelity import SOURCE_REPORTED
+    from course_lib.fidelity import SOURCE_REPORTED
 
     return set(SOURCE_REPORTED)
 
 
 def untyped_numbers(md_text: str, reported: set[str] | None = None) -> list[str]:
     """Measured-looking numbers typed into prose. In a paragraph that quotes the source, a number must be one the
-    source reported (:data:`course_lib.chapters.fidelity.SOURCE_REPORTED`, the one table of them, each with where
+    source reported (:data:`course_lib.fidelity.SOURCE_REPORTED`, the one table of them, each with where
     the source printed it); elsewhere it must be glued."""
     reported = _source_reported() if reported is None else reported
     found = []

@@ -152,7 +152,7 @@ def check_truncation_share(fn) -> bool:
         from course_lib.data.loaders import Sizes, load_text_classification
         from course_lib.hub import checkpoint
 
-        texts = list(load_text_classification("imdb", "offline", Sizes(train=0, validation=0, test=300))
+        texts = list(load_text_classification("imdb", "offline", Sizes(train=1, validation=1, test=300))
                      ["test"]["text"])
         tokenizer = AutoTokenizer.from_pretrained(checkpoint("sentence-transformers/all-MiniLM-L6-v2", "offline"))
         for max_length in (128, 256):
