@@ -100,9 +100,9 @@ def test_reference_section_is_cut_into_setup_and_exercises(reference_dir):
 def test_ids_come_from_the_checker_source_when_no_outputs_are_stored(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [new_md("## Exercises"),
-                new_code("from course_lib.exercises import ch05\n\n\ndef merge_weight(W, A, B, alpha):\n"
-                         "    # BEGIN SOLUTION\n    return W\n    # END SOLUTION\n"),
-                new_code("passed = ch05.check_merge_weight(merge_weight)")]
+                new_code("from course_lib.exercises import ch05\n\n\ndef lora_accuracy(r):\n"
+                         "    # BEGIN SOLUTION\n    return 0.5\n    # END SOLUTION\n"),
+                new_code("passed = ch05.check_lora_accuracy(lora_accuracy)")]
     nbformat.write(nb, tmp_path / "05_x.ipynb")
     assert load_reference(tmp_path / "05_x.ipynb").exercises[0].ids == ["5.3"]
 
