@@ -202,7 +202,7 @@ def test_summary_rows_plots_and_source_claims(tmp_path):
     assert [r["method"] for r in rows] == ["full_finetune", "tfidf_truncated", "scratch"]
     assert len(rows[0]["seeds"]) == 3 and rows[0]["min"] <= rows[0]["mean"] <= rows[0]["max"]
     table = summary.protocol_table(rows)
-    assert table[2]["bracketed"] == "NO (edge)" and table[0]["best epoch / cap"] == "3 / 20"
+    assert table[2]["bracketed"] == "NO (edge or tie)" and table[0]["best epoch / cap"] == "3 / 20"
     assert summary.budgets_for(payload, "pretrained", "rotten_tomatoes") == [100]
     curves = summary.efficiency_curves(payload, "rotten_tomatoes")
     assert set(curves) == {"full_finetune", "scratch", "tfidf_truncated"} and curves["scratch"][0]["budget"] == 100

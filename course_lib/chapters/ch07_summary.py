@@ -334,7 +334,7 @@ def protocol_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         lr = "-" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
-        bracket = {None: "-", True: "yes", False: "NO (edge)"}[r["bracketed"]]
+        bracket = {None: "-", True: "yes", False: "NO (edge or tie)"}[r["bracketed"]]
         out.append({"method": r["label"], "mean": r["mean"], "min-max": f"{r['min']:.3f}-{r['max']:.3f}",
                     "seeds": len(r["seeds"]), "learning rate": lr, "bracketed": bracket,
                     "best epoch / cap": "-" if not r["max_epochs"] else f"{r['best_epoch']} / {r['max_epochs']}",

@@ -330,8 +330,8 @@ def comparisons(store: RunStore, plan: Plan = PLAN) -> list[dict]:
             for name, runs in ((a, ra), (b, rb)):
                 for s in seeds:
                     ok, why = protocol.rankable(runs[s])
-                    if not ok:
-                        notes.append(f"{name} at seed {s}: {why}")
+                    if not ok and not any(n.startswith(f"{name}:") for n in notes):  # once per method
+                        notes.append(f"{name}: {why}" + ("" if "search" in why else f" (seed {s})"))
             if notes and c.verdict != "indistinguishable":
                 c.note = "; ".join(notes[:2]) + ("; ..." if len(notes) > 2 else "")
             d = c.as_dict()

@@ -135,7 +135,8 @@ def rankable(record: Mapping) -> tuple[bool, str]:
     """
     if record.get("bracketed") is False:
         grid = ", ".join(f"{g:g}" for g in record.get("learning_rate_grid", []))
-        return False, f"its learning rate {record.get('learning_rate', float('nan')):g} is on the edge of ({grid})"
+        return False, (f"its learning-rate search ({grid}) found no bracketed optimum: the best validation score is "
+                       "on an edge or tied with one")
     if record.get("capped"):
         return False, f"it was still improving at its epoch cap ({record.get('max_epochs')})"
     return True, ""
