@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from course_lib.env import REPO_ROOT, default_device, hub_status, int_limit, seed_everything, set_offline_env
+from course_lib.env import (
+    REPO_ROOT,
+    default_device,
+    hub_status,
+    int_limit,
+    seed_everything,
+    set_offline_env,
+    show_progress,
+)
 from course_lib.results import validate_run, write_results
 
 PROFILES = ("fast", "full")
@@ -213,6 +221,12 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
     if not isinstance(SEED, int) or isinstance(SEED, bool):
         raise ValueError(f"SEED must be an integer, got {SEED!r}")
     seed_everything(SEED)
+    if not show_progress():  # a rendered page shows results, not the progress bars of loading and mapping data
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
     # RESULTS_DIR, else $COURSE_LIB_RESULTS_DIR (scripts/execute_chapter.py sets it to book/_results, the committed
     # results of the run the book shows), else results/ at the repository root (your own runs)
     results_dir = Path(RESULTS_DIR or os.environ.get("COURSE_LIB_RESULTS_DIR") or REPO_ROOT / "results")

@@ -72,6 +72,10 @@ QUIET_MESSAGES: tuple[QuietMessage, ...] = (
     QuietMessage("load-report", "transformers", r"LOAD REPORT",
                  "transformers 5's table of checkpoint keys that a new head left missing or an unused pretraining "
                  "head left unused: the chapters name the new weights themselves (load_pretrained_classifier)"),
+    QuietMessage("absent-tied-head", "transformers", r"This checkpoint seem corrupted\. The tied weights mapping",
+                 "loading an encoder saved without a masked-LM head (all-MiniLM-L6-v2) into BertForMaskedLM: the head "
+                 "is new by design (experiments.mlm.build_reference trains it) and its bias starts at zero; "
+                 "transformers 5 calls the absent head a corrupted checkpoint"),
     QuietMessage("cached-dataset", "datasets", r"Using the latest cached version of the dataset",
                  "HF_HUB_OFFLINE=1 reads a dataset prepared earlier: the chapter banner already says the source"),
     QuietMessage("tqdm-ipywidgets", "warnings", r"IProgress not found",

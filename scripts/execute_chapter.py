@@ -30,7 +30,11 @@ def execute(md: Path, timeout: int = 1200) -> float:
     # so nbval can re-execute it without the other chapters' runs; `make chapter` runs write results/ instead
     os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                        "COURSE_LIB_PROGRESS": "0", "TOKENIZERS_PARALLELISM": "false",
-                       "COURSE_LIB_RESULTS_DIR": str(COMMITTED_RESULTS)})
+                       "COURSE_LIB_RESULTS_DIR": str(COMMITTED_RESULTS),
+                       # the page shows no progress bars: TQDM_DISABLE also reaches the bars that libraries draw with
+                       # plain tqdm (transformers' GGUF conversion); and tqdm's notice that ipywidgets is missing
+                       # (QUIET_MESSAGES' "tqdm-ipywidgets") comes at import time, before quiet_hf can hide it
+                       "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore:IProgress not found"})
     start, wall_start = time.perf_counter(), time.time()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(md.parent)}}).execute()

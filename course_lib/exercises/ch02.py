@@ -132,7 +132,7 @@ def check_entropy_by_temperature(fn) -> bool:
 
 def _truncation_reference(texts, tokenizer, max_length: int, *, room: int = 2, pooled: bool = True) -> dict:
     """Reference for exercise 2.5 (``room``/``pooled`` give the plausible wrong answers the hints name)."""
-    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]]
     fits = max_length - room
     cut = [max(0, n - fits) for n in lengths]
     if pooled:

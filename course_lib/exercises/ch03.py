@@ -50,7 +50,7 @@ def check_pad_share(fn) -> bool:
     length first; measured on 512 lines of the offline corpus with BERT's uncased tokenizer."""
 
     def check():
-        texts, _ = _corpus_lines(512, 0)
+        texts, _ = _corpus_lines(512, 1)  # the check reads train lines only
         tokenizer = _bert_tokenizer()
         for by_length in (False, True):
             want = _padding_reference(texts, tokenizer, 32, by_length)
@@ -177,7 +177,7 @@ def _pieces_reference(train_texts, test_texts, vocab_size: int, *, tokenizer=Non
     if tokenizer is None:
         tokenizer = _bert_tokenizer().train_new_from_iterator(list(train_texts), vocab_size=vocab_size,
                                                              show_progress=False)
-    tokens = sum(len(ids) for ids in tokenizer(list(test_texts), add_special_tokens=False)["input_ids"])
+    tokens = sum(len(ids) for ids in tokenizer(list(test_texts), add_special_tokens=False, verbose=False)["input_ids"])
     return tokens / sum(len(t.split()) for t in test_texts)
 
 
