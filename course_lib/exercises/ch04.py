@@ -166,6 +166,26 @@ def check_init_change(fn) -> bool:
         return run_check("4.1", check)
 
 
+def sweep_point_check(fn, reference, sizes: tuple[int, ...], what: str, protocol: str):
+    """The check shared by exercises 4.2 and 5.3: ``fn(pretrained, task, size, 0, 100, 1e-2)`` must return the
+    test accuracy of ``reference(size, seed, steps, learning_rate) -> (test accuracy, training accuracy)`` at every
+    size in ``sizes``; a training-set accuracy gets its own hint, any other miss names ``protocol``."""
+
+    def check():
+        _, task_b = digits_tasks()
+        for size in sizes:
+            got = float(fn(pretrained_digits_mlp(), task_b, size, 0, 100, 1e-2))
+            expected, on_train = reference(size, 0, 100, 1e-2)
+            if abs(got - expected) > 0.005:  # one or two of 448 test images: float rounding over 100 steps
+                if abs(got - on_train) < 1e-9 and abs(on_train - expected) > 0.005:
+                    return False, "that is the accuracy on the training images: measure on task.x_test"
+                return False, (f"{what} {size}: expected test accuracy {expected:.3f}, got {got:.3f}. "
+                               f"Follow the protocol: {protocol}")
+        return True, ""
+
+    return check
+
+
 @lru_cache(maxsize=8)
 def _adapter_expected(bottleneck: int, seed: int, steps: int, learning_rate: float) -> tuple[float, float]:
     """Exercise 4.2's reference run: (test accuracy, training accuracy), computed once per process."""
@@ -186,19 +206,9 @@ def check_adapter_accuracy(fn) -> bool:
     accuracy on ``task``'s test split.
     """
 
-    def check():
-        _, task_b = digits_tasks()
-        for bottleneck in (1, 8):
-            got = float(fn(pretrained_digits_mlp(), task_b, bottleneck, 0, 100, 1e-2))
-            expected, on_train = _adapter_expected(bottleneck, 0, 100, 1e-2)
-            if abs(got - expected) > 0.005:  # one or two of 448 test images: float rounding over 100 steps
-                if abs(got - on_train) < 1e-9 and abs(on_train - expected) > 0.005:
-                    return False, "that is the accuracy on the training images: measure on task.x_test"
-                return False, (f"bottleneck {bottleneck}: expected test accuracy {expected:.3f}, got {got:.3f}. "
-                               "Follow the protocol: torch.manual_seed(seed), copy, new fc3, add_adapters(fc1, fc2, "
-                               "modules_to_save=['fc3']), full-batch Adam for `steps` steps")
-        return True, ""
-
+    check = sweep_point_check(fn, _adapter_expected, (1, 8), "bottleneck",
+                              "torch.manual_seed(seed), copy, new fc3, add_adapters(fc1, fc2, "
+                              "modules_to_save=['fc3']), full-batch Adam for `steps` steps")
     with single_thread():
         return run_check("4.2", check)
 

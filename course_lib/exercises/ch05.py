@@ -12,7 +12,14 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from course_lib.exercises.ch04 import _accuracy, _train, digits_tasks, pretrained_digits_mlp, single_thread
+from course_lib.exercises.ch04 import (
+    _accuracy,
+    _train,
+    digits_tasks,
+    pretrained_digits_mlp,
+    single_thread,
+    sweep_point_check,
+)
 from course_lib.grading import close, run_check
 from course_lib.nn.lora import apply_lora
 
@@ -105,18 +112,8 @@ def check_lora_accuracy(fn) -> bool:
     """Exercise 5.3: ``fn(pretrained, task, r, seed, steps, learning_rate) -> float`` test accuracy of LoRA of rank
     ``r`` (``lora_alpha = r``) on ``fc1`` and ``fc2`` plus a new head ``fc3``, trained with full-batch Adam."""
 
-    def check():
-        _, task_b = digits_tasks()
-        for r in (1, 4):
-            got = float(fn(pretrained_digits_mlp(), task_b, r, 0, 100, 1e-2))
-            expected, on_train = _lora_expected(r, 0, 100, 1e-2)
-            if abs(got - expected) > 0.005:  # one or two of 448 test images: float rounding over 100 steps
-                if abs(got - on_train) < 1e-9 and abs(on_train - expected) > 0.005:
-                    return False, "that is the accuracy on the training images: measure on task.x_test"
-                return False, (f"rank {r}: expected test accuracy {expected:.3f}, got {got:.3f}. Follow the protocol: "
-                               "torch.manual_seed(seed), copy, new fc3, apply_lora(fc1, fc2, r=r, lora_alpha=r, "
-                               "modules_to_save=['fc3']), full-batch Adam for `steps` steps")
-        return True, ""
-
+    check = sweep_point_check(fn, _lora_expected, (1, 4), "rank",
+                              "torch.manual_seed(seed), copy, new fc3, apply_lora(fc1, fc2, r=r, lora_alpha=r, "
+                              "modules_to_save=['fc3']), full-batch Adam for `steps` steps")
     with single_thread():
         return run_check("5.3", check)
