@@ -101,6 +101,36 @@ def test_compare_needs_three_seeds_and_equal_test_sets():
         protocol.compare(_seeds(0.8, n=10), _seeds(0.7, n=11), task="t", budget=1, names=("a", "b"))
 
 
+def test_an_unrankable_run_gives_no_ranking_whatever_the_interval():
+    """A pair with an unbracketed (or capped) run states no ranking: not when its interval excludes 0, and not
+    "indistinguishable" either."""
+    bracketed = {s: {"bracketed": True, "capped": False} for s in (0, 1, 2)}
+    edge = {s: {"bracketed": s != 1, "learning_rate_grid": [1e-4, 3e-4, 1e-3]} for s in (0, 1, 2)}
+    apart = protocol.compare(_seeds(0.85, rng=1), _seeds(0.70, rng=2), task="t", budget=100, names=("a", "b"),
+                             records=(bracketed, edge))
+    assert apart.ci95[0] > 0 and apart.verdict == "a better"  # the interval excludes 0 ...
+    assert apart.note.startswith("b: its learning-rate search (0.0001, 0.0003, 0.001)")  # ... and yet
+    assert protocol.sentence(apart).startswith("a vs b: no ranking") and "beats" not in protocol.sentence(apart)
+    a = _seeds(0.8, rng=3)
+    same = protocol.compare(a, a, task="t", budget=100, names=("a", "b"), records=(edge, bracketed))
+    assert same.verdict == "indistinguishable" and same.note.startswith("a: ")
+    assert "no ranking" in protocol.sentence(same) and "indistinguishable" not in protocol.sentence(same)
+    capped = {s: {"bracketed": True, "capped": s == 2, "max_epochs": 20} for s in (0, 1, 2)}
+    late = protocol.compare(a, a, task="t", budget=100, names=("a", "b"), records=(capped, bracketed))
+    assert late.note == "a: it was still improving at its epoch cap (20) (seed 2)"
+    # every run rankable, or no records: no note, the interval decides
+    assert protocol.compare(a, a, task="t", budget=100, names=("a", "b"), records=(bracketed, bracketed)).note == ""
+    assert protocol.compare(a, a, task="t", budget=100, names=("a", "b")).note == ""
+
+
+def test_no_ranking_note_names_each_method_once():
+    edge = {"bracketed": False, "learning_rate_grid": [1e-3, 3e-3]}
+    assert protocol.no_ranking_note({"a": {0: edge, 1: edge}, "b": [{"accuracy": 0.8}]}) == (
+        "a: its learning-rate search (0.001, 0.003) found no bracketed optimum: the best validation score is on an "
+        "edge or tied with one")
+    assert protocol.no_ranking_note({"a": {0: {"bracketed": True}}, "b": {0: {}}}) == ""
+
+
 def test_find_flips_a_stored_comparison():
     c = protocol.compare(_seeds(0.85, rng=1), _seeds(0.7, rng=2), task="t", budget=100, names=("a", "b")).as_dict()
     back = protocol.find([c], "t", "b", "a", 100)

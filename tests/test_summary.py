@@ -202,7 +202,9 @@ def test_summary_rows_plots_and_source_claims(tmp_path):
     assert [r["method"] for r in rows] == ["full_finetune", "tfidf_truncated", "scratch"]
     assert len(rows[0]["seeds"]) == 3 and rows[0]["min"] <= rows[0]["mean"] <= rows[0]["max"]
     table = summary.protocol_table(rows)
-    assert table[2]["bracketed"] == "NO (edge or tie)" and table[0]["best epoch / cap"] == "3 / 20"
+    assert table[2]["bracketed"] == "NO (0/3 seeds; edge or tie)" and table[0]["best epoch / cap"] == "3 / 20"
+    assert table[0]["bracketed"] == "yes (3/3 seeds)" and table[1]["bracketed"] == "-"
+    assert table[0]["learning rate per seed"] == "0.0001, 0.0001, 0.0001" and table[1]["learning rate per seed"] == "-"
     assert summary.budgets_for(payload, "pretrained", "rotten_tomatoes") == [100]
     curves = summary.efficiency_curves(payload, "rotten_tomatoes")
     assert set(curves) == {"full_finetune", "scratch", "tfidf_truncated"} and curves["scratch"][0]["budget"] == 100
@@ -213,3 +215,107 @@ def test_summary_rows_plots_and_source_claims(tmp_path):
     ft_scratch = next(r for r in claim_rows if r["source claim"].startswith("full fine-tuning beats"))
     assert ft_scratch["MiniLM, rotten_tomatoes, 100 labels"].startswith("no ranking")
     assert summary.source_claims_table(None)[0]["this profile"].startswith("not measured")
+
+
+def _payload(runs, comparisons=(), seeds=(0, 1, 2)):
+    """A comparisons.json payload from ``(kind, task, budget, method, seed, extra)`` runs."""
+    return {"profile": "fast", "source": "offline", "seeds": list(seeds), "comparisons": list(comparisons),
+            "runs": [{"kind": k, "task": t, "budget": b, "method": m, "seed": s, "accuracy": 0.7, **extra}
+                     for k, t, b, m, s, extra in runs]}
+
+
+def test_protocol_table_shows_every_seed_and_brackets_only_at_all_seeds():
+    lrs, flags = (1e-3, 3e-4, 1e-3), (True, False, True)
+    payload = _payload([("baselines", "rt", 100, "linear_probe", s, {"learning_rate": lr, "bracketed": f})
+                        for s, lr, f in zip((2, 0, 1), (lrs[2], lrs[0], lrs[1]), (flags[2], flags[0], flags[1]))])
+    row, = summary.method_rows(payload, "pretrained", "rt", 100)
+    assert row["seeds"] == [0, 1, 2] and row["learning_rates"] == list(lrs)
+    assert row["bracketed"] is False and row["bracketed_seeds"] == 2  # seed 1 was not bracketed
+    line, = summary.protocol_table([row])
+    assert line["learning rate per seed"] == "0.001, 0.0003, 0.001"
+    assert line["bracketed"] == "NO (2/3 seeds; edge or tie)"
+    # a learning rate searched once (seed 0) and reused: its one flag is not counted as three searches
+    reused = {"learning_rate": 3e-5, "bracketed": True}
+    payload = _payload(
+        [("pretrained", "rt", 100, "full_finetune", s, {**reused, "tuned_here": s == 0}) for s in (0, 1, 2)]
+        + [("pretrained", "rt", 500, "full_finetune", s,
+            {**reused, "tuned_here": False, "tuned_at": {"budget": 100, "seed": 0}}) for s in (0, 1, 2)])
+    line, = summary.protocol_table(summary.method_rows(payload, "pretrained", "rt", 100))
+    assert line["bracketed"] == "yes (one search at seed 0, reused)"
+    line, = summary.protocol_table(summary.method_rows(payload, "pretrained", "rt", 500))
+    assert line["bracketed"] == "yes (one search at 100 labels, seed 0, reused)"
+    assert line["learning rate per seed"] == "3e-05, 3e-05, 3e-05"
+
+
+def test_largest_shared_budget_holds_every_method_at_every_seed():
+    runs = [("baselines", "rt", b, m, s, {}) for b in (100, 500, 2000) for m in ("tfidf_truncated", "linear_probe")
+            for s in (0, 1, 2)]
+    runs += [("pretrained", "rt", b, "full_finetune", s, {}) for b in (100, 500) for s in (0, 1, 2)]
+    runs += [("pretrained", "rt", b, "lora", s, {}) for b, s in ((100, 0), (100, 1), (100, 2), (500, 0))]
+    payload = _payload(runs)
+    assert summary.budgets_for(payload, "pretrained", "rt") == [100, 500, 2000]
+    shared = summary.largest_shared_budget
+    assert shared(payload, "pretrained", "rt", ("linear_probe", "tfidf_truncated")) == 2000
+    assert shared(payload, "pretrained", "rt", ("full_finetune", "tfidf_truncated")) == 500
+    assert shared(payload, "pretrained", "rt", ("lora", "full_finetune")) == 100  # lora at 500: one seed only
+    assert shared(payload, "pretrained", "rt", ("adapters", "full_finetune")) is None
+    assert shared(payload, "pretrained", "imdb", ("full_finetune",)) is None
+    assert shared(None, "pretrained", "rt", ("full_finetune",)) is None
+
+
+def _verdict(a, b, budget, verdict, note="", task="rt"):
+    lo, hi = {"a better": (0.01, 0.05), "b better": (-0.05, -0.01), "indistinguishable": (-0.02, 0.02)}[verdict]
+    return {"experiment": "MiniLM and baselines", "task": task, "budget": budget, "a": a, "b": b, "verdict": verdict,
+            "mean_difference": (lo + hi) / 2, "ci95": [lo, hi], "note": note, "seeds": [0, 1, 2], "n_test": 100,
+            "mean_a": 0.7, "mean_b": 0.7}
+
+
+def test_wins_count_only_rankable_pretrained_strategies():
+    runs = [("baselines", "rt", b, m, s, {}) for b in (100, 500, 2000) for m in ("tfidf_truncated", "tfidf_whole")
+            for s in (0, 1, 2)]
+    runs += [("baselines", "rt", b, "linear_probe", s, {"bracketed": not (b == 100 and s == 1)})
+             for b in (100, 500, 2000) for s in (0, 1, 2)]
+    runs += [("pretrained", "rt", b, m, s, {"bracketed": m != "adapters"}) for b in (100, 500)
+             for m in ("full_finetune", "scratch", "adapters") for s in (0, 1, 2)]
+    comparisons = [
+        _verdict("tfidf_whole", "tfidf_truncated", 100, "a better"),  # a baseline: never a pretrained win
+        _verdict("scratch", "tfidf_truncated", 500, "a better"),  # no pretraining: never a pretrained win
+        # the interval excludes 0 but the probe is unbracketed at seed 1 (an old file: no note recorded)
+        _verdict("linear_probe", "tfidf_truncated", 100, "a better"),
+        _verdict("full_finetune", "tfidf_truncated", 100, "indistinguishable"),
+        _verdict("full_finetune", "tfidf_truncated", 500, "a better"),
+        _verdict("linear_probe", "tfidf_truncated", 500, "b better"),
+        _verdict("adapters", "tfidf_truncated", 500, "a better", note="adapters: edge"),
+        _verdict("linear_probe", "tfidf_truncated", 2000, "a better")]
+    payload = _payload(runs, comparisons)
+    assert summary.pretrained_wins(payload, "rt") == [(500, "full_finetune"), (2000, "linear_probe")]
+    gains = summary.gains_over_baseline(payload, "rt")
+    assert gains[100] == {"linear_probe": "no ranking", "full_finetune": "indistinguishable"}
+    assert gains[500] == {"full_finetune": "a better", "linear_probe": "b better", "adapters": "no ranking"}
+    sentence = summary.wins_sentence(payload, "rt", "RT")
+    ft, probe, bow = (summary.method_label("pretrained", m) for m in ("full_finetune", "linear_probe",
+                                                                      "tfidf_truncated"))
+    assert sentence == (f"On RT, a pretrained strategy beat {bow} at 500 and 2,000 labels ({ft} at 500 labels; "
+                        f"{probe} at 2,000 labels), and none did at 100 labels ({ft}: indistinguishable; "
+                        f"{probe}: no ranking): an advantage of the pretrained encoder was established with more "
+                        "labels, not with the fewest.")
+    # nothing rankable anywhere
+    none = _payload(runs, [_verdict("linear_probe", "tfidf_truncated", 100, "a better")])
+    assert summary.pretrained_wins(none, "rt") == []
+    assert summary.wins_sentence(none, "rt", "RT").startswith("On RT, no pretrained strategy beat")
+
+
+def test_a_claim_is_reproduced_only_by_a_rankable_comparison(tmp_path):
+    """adapters vs full fine-tuning "indistinguishable" would reproduce "adapters come close", but not from an
+    unbracketed adapters run: the table says no ranking, from the note or, in an old file without one, the runs."""
+    runs = [("pretrained", "rt", 100, m, s, {"bracketed": m != "adapters", "learning_rate_grid": [1e-4, 3e-4]})
+            for m in ("full_finetune", "adapters") for s in (0, 1, 2)]
+    close = next(c for c in summary.SOURCE_CLAIMS if c["a"] == "adapters")
+    for note in ("", "adapters: its learning-rate search found no bracketed optimum"):
+        payload = _payload(runs, [_verdict("adapters", "full_finetune", 100, "indistinguishable", note=note)])
+        row = next(r for r in summary.source_claims_table(payload) if r["source claim"] == close["claim"])
+        assert row["MiniLM, rt, 100 labels"].startswith("no ranking (adapters: its learning-rate search")
+    bracketed = [r[:5] + ({"bracketed": True},) for r in runs]
+    payload = _payload(bracketed, [_verdict("adapters", "full_finetune", 100, "indistinguishable")])
+    row = next(r for r in summary.source_claims_table(payload) if r["source claim"] == close["claim"])
+    assert row["MiniLM, rt, 100 labels"].startswith("reproduced")

@@ -20,6 +20,7 @@ The source's published numbers
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,28 +316,54 @@ def run_groups(payload: dict) -> dict[tuple, dict[str, list[dict]]]:
 
 def method_rows(payload: dict, kind: str, task: str, budget: int) -> list[dict[str, Any]]:
     """Mean, min and max test accuracy over seeds of every method measured at (``kind``, ``task``, ``budget``),
-    with what the protocol recorded (learning rate, bracketed, capped). Best first."""
+    with what the protocol recorded at each seed (learning rates, bracketed, capped). Best first.
+
+    ``bracketed`` is True only when the learning rate was bracketed at every seed (``bracketed_seeds`` counts the
+    seeds where it was), False when it was not at some seed, None for a method without a learning rate."""
     rows = []
     for method, runs in run_groups(payload).get((kind, task, budget), {}).items():
+        runs = sorted(runs, key=lambda r: r["seed"])
         acc = [r["accuracy"] for r in runs]
+        flags = [r.get("bracketed") for r in runs]
         rows.append({"method": method, "label": method_label(kind, method), "mean": sum(acc) / len(acc),
-                     "min": min(acc), "max": max(acc), "seeds": sorted(r["seed"] for r in runs),
+                     "min": min(acc), "max": max(acc), "seeds": [r["seed"] for r in runs],
                      "trainable_params": runs[0].get("trainable_params"),
-                     "learning_rate": runs[0].get("learning_rate"), "bracketed": runs[0].get("bracketed"),
+                     # per seed, in seed order: a probe searches its learning rate at every seed
+                     "learning_rates": [r.get("learning_rate") for r in runs],
+                     "bracketed_seeds": sum(f is True for f in flags),
+                     # where the learning rate was searched: at every seed, or once and reused (``tuned_here``)
+                     "searches": _searches(runs),
+                     # bracketed only if bracketed at every seed; False if unbracketed at any; None: no search
+                     "bracketed": None if all(f is None for f in flags) else all(f is True for f in flags),
                      "capped": any(r.get("capped") for r in runs),
                      "best_epoch": max((r.get("best_epoch") or 0) for r in runs),
                      "max_epochs": min((r.get("max_epochs") or 0) for r in runs)})
     return sorted(rows, key=lambda r: -r["mean"])
 
 
+def _searches(runs: list[dict]) -> str | None:
+    """``None`` when each run searched its own learning rate (or no field says), else where the one search was."""
+    if all(r.get("tuned_here", True) for r in runs):
+        return None
+    tuned = [r for r in runs if r.get("tuned_here")]
+    if tuned:
+        return f"one search at seed {tuned[0]['seed']}, reused"
+    at = next((r["tuned_at"] for r in runs if r.get("tuned_at")), None)
+    return f"one search at {at['budget']:,} labels, seed {at['seed']}, reused" if at else "searched elsewhere, reused"
+
+
 def protocol_table(rows: list[dict]) -> list[dict]:
-    """What a reader needs to trust a row: learning-rate grid edge, epoch cap, seeds."""
+    """What a reader needs to trust a row: the learning rate and whether it was bracketed at each seed, the epoch
+    cap, the seeds."""
     out = []
     for r in rows:
-        lr = "-" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
-        bracket = {None: "-", True: "yes", False: "NO (edge or tie)"}[r["bracketed"]]
+        lrs = r["learning_rates"]
+        lr = "-" if all(x is None for x in lrs) else ", ".join("-" if x is None else f"{x:g}" for x in lrs)
+        n = len(r["seeds"])
+        where = r.get("searches") or f"{r['bracketed_seeds']}/{n} seeds"
+        bracket = {None: "-", True: f"yes ({where})", False: f"NO ({where}; edge or tie)"}[r["bracketed"]]
         out.append({"method": r["label"], "mean": r["mean"], "min-max": f"{r['min']:.3f}-{r['max']:.3f}",
-                    "seeds": len(r["seeds"]), "learning rate": lr, "bracketed": bracket,
+                    "seeds": n, "learning rate per seed": lr, "bracketed": bracket,
                     "best epoch / cap": "-" if not r["max_epochs"] else f"{r['best_epoch']} / {r['max_epochs']}",
                     "capped": "YES" if r["capped"] else "no"})
     return out
@@ -344,6 +371,24 @@ def protocol_table(rows: list[dict]) -> list[dict]:
 
 def budgets_for(payload: dict, kind: str, task: str) -> list[int]:
     return sorted({b for (k, t, b) in run_groups(payload) if (k, t) == (kind, task)})
+
+
+def largest_shared_budget(payload: dict | None, kind: str, task: str, methods: Iterable[str]) -> int | None:
+    """The largest label budget at which every method of ``methods`` has a run at every seed of ``payload``
+    (``None`` if there is none, or no payload): the budget at which a "more labels" comparison of them exists.
+
+    The budgets of an experiment are not the same for every method (``make claims`` runs the baselines at more
+    budgets than the trained strategies), so the largest budget measured may hold only some of them.
+    """
+    if payload is None:
+        return None
+    methods = tuple(methods)
+    seeds = set(payload.get("seeds") or ())
+    groups = run_groups(payload)
+    shared = [b for b in budgets_for(payload, kind, task)
+              if all(m in groups[(kind, task, b)] and seeds <= {r["seed"] for r in groups[(kind, task, b)][m]}
+                     for m in methods)]
+    return max(shared) if shared else None
 
 
 def efficiency_curves(payload: dict, task: str, kind: str = "pretrained") -> dict[str, list[dict]]:
@@ -402,6 +447,97 @@ def plot_gains(payload: dict, task: str, baseline: str = "tfidf_truncated", ax=N
     return ax
 
 
+# Not pretrained strategies: the bag-of-words baselines and the models trained from scratch.
+BASELINE_METHODS = frozenset({"tfidf_whole", "tfidf_truncated", "scratch", "lora_baseline_scratch"})
+_EXPERIMENT_PREFIX = {"encoder": "small", "pretrained": "MiniLM"}
+
+
+def no_ranking_note(payload: dict, kind: str, c: dict) -> str:
+    """Why no ranking may be stated from comparison ``c``: its recorded ``note``, else what the recorded runs of
+    its two methods say (:func:`course_lib.experiments.protocol.no_ranking_note`); ``""`` when both are rankable.
+    The runs are read too for a comparisons file written before every unrankable pair carried a note."""
+    from course_lib.experiments import protocol
+
+    if c.get("note"):
+        return c["note"]
+    group = run_groups(payload).get((kind, c["task"], c["budget"]), {})
+    seeds = set(c.get("seeds") or ())
+    return protocol.no_ranking_note({m: {r["seed"]: r for r in group.get(m, []) if not seeds or r["seed"] in seeds}
+                                     for m in (c["a"], c["b"])})
+
+
+def comparison_status(payload: dict, kind: str, c: dict) -> str:
+    """``"no ranking"`` (a run not rankable, whatever the interval), else ``"a better"``, ``"b better"`` or
+    ``"indistinguishable"``."""
+    return "no ranking" if no_ranking_note(payload, kind, c) else c["verdict"]
+
+
+def gains_over_baseline(payload: dict, task: str, baseline: str = "tfidf_truncated",
+                        kind: str = "pretrained") -> dict[int, dict[str, str]]:
+    """``{budget: {method: status}}``: every pretrained strategy (not in :data:`BASELINE_METHODS`) compared with
+    ``baseline`` on ``task``, budget by budget, with its :func:`comparison_status` read as ``a`` = the strategy."""
+    from course_lib.experiments import protocol
+
+    comps = [c for c in payload["comparisons"] if c["experiment"].startswith(_EXPERIMENT_PREFIX[kind])]
+    groups = run_groups(payload)
+    out: dict[int, dict[str, str]] = {}
+    for budget in budgets_for(payload, kind, task):
+        for method in sorted(groups[(kind, task, budget)]):
+            if method in BASELINE_METHODS:
+                continue
+            c = protocol.find(comps, task, method, baseline, budget)
+            if c is not None:
+                out.setdefault(budget, {})[method] = comparison_status(payload, kind, c)
+    return out
+
+
+def pretrained_wins(payload: dict, task: str, baseline: str = "tfidf_truncated",
+                    kind: str = "pretrained") -> list[tuple[int, str]]:
+    """``[(budget, method)]``, in budget order: the pretrained strategies that beat ``baseline`` on ``task`` in a
+    comparison from which a ranking may be stated (interval above 0, both runs rankable)."""
+    return [(b, m) for b, statuses in gains_over_baseline(payload, task, baseline, kind).items()
+            for m, st in statuses.items() if st == "a better"]
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_STATUS_WORDS = {"a better": "beats it", "b better": "loses to it", "indistinguishable": "indistinguishable",
+                 "no ranking": "no ranking"}
+
+
+def wins_sentence(payload: dict, task: str, task_label: str, baseline: str = "tfidf_truncated",
+                  kind: str = "pretrained") -> str:
+    """One sentence, from the verdicts: at which label budgets a pretrained strategy beat ``baseline`` on
+    ``task`` (and which), and at which none did, with each strategy's status there."""
+    gains = gains_over_baseline(payload, task, baseline, kind)
+    base = method_label(kind, baseline)
+    if not gains:
+        return f"On {task_label}, no pretrained strategy was compared with {base}."
+
+    def statuses(budget: int) -> str:
+        return "; ".join(f"{method_label(kind, m)}: {_STATUS_WORDS[st]}" for m, st in sorted(gains[budget].items()))
+
+    won = [b for b, st in gains.items() if "a better" in st.values()]
+    rest = [b for b in gains if b not in won]
+    if not won:
+        return (f"On {task_label}, no pretrained strategy beat {base} at any label budget measured ("
+                + "; ".join(f"at {b:,} labels: {statuses(b)}" for b in rest) + ").")
+    winners = "; ".join(f"{_and([method_label(kind, m) for m, st in sorted(gains[b].items()) if st == 'a better'])}"
+                        f" at {b:,} labels" for b in won)
+    text = f"On {task_label}, a pretrained strategy beat {base} at {_and([f'{b:,}' for b in won])} labels ({winners})"
+    if not rest:
+        return text + ", every label budget measured."
+    text += (f", and none did at {_and([f'{b:,}' for b in rest])} labels ("
+             + (statuses(rest[0]) if len(rest) == 1 else "; ".join(f"at {b:,}: {statuses(b)}" for b in rest)) + ")")
+    if max(rest) < min(won):
+        text += ": an advantage of the pretrained encoder was established with more labels, not with the fewest"
+    elif min(rest) > max(won):
+        text += ": an advantage of the pretrained encoder was established with the fewest labels, not with more"
+    return text + "."
+
+
 def plot_ladder(rows: list[dict[str, Any]], ax=None, title: str = ""):
     """Mean test accuracy over the seeds (bar: min-max) against trainable parameters (log scale)."""
     import matplotlib.pyplot as plt
@@ -447,11 +583,14 @@ SOURCE_CLAIMS = (
 )
 
 
-def _claim_outcome(c: dict | None, holds_if: str) -> str:
+def _claim_outcome(c: dict | None, holds_if: str, note: str = "") -> str:
+    """A claim is "reproduced" only by a comparison from which a ranking may be stated: ``note`` (or the
+    comparison's own) says why not, and then the outcome is "no ranking", whatever the interval."""
     if c is None:
         return "not measured at this profile"
-    if c.get("note"):
-        return "no ranking (" + c["note"] + ")"
+    note = note or c.get("note") or ""
+    if note:
+        return "no ranking (" + note + ")"
     d = f"{100 * c['mean_difference']:+.1f} [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}]"
     if holds_if == "not b better":
         ok = c["verdict"] != "b better"
@@ -463,8 +602,9 @@ def _claim_outcome(c: dict | None, holds_if: str) -> str:
 
 
 def source_claims_table(payload: dict | None) -> list[dict]:
-    """Each source claim -> reproduced / not reproduced / not measured, in each experiment and budget, with the
-    paired difference in points and its 95% interval."""
+    """Each source claim -> reproduced / not reproduced / no ranking / not measured, in each experiment and budget,
+    with the paired difference in points and its 95% interval. A comparison with a run that is not rankable (an
+    unbracketed learning rate, a capped run) gives "no ranking", whatever its interval."""
     from course_lib.experiments import protocol
 
     rows = []
@@ -484,6 +624,6 @@ def source_claims_table(payload: dict | None) -> list[dict]:
             if c is None and kind == "pretrained" and not {claim["a"], claim["b"]} <= set(
                     run_groups(payload)[(kind, task, budget)]):
                 continue
-            row[label] = _claim_outcome(c, claim["holds_if"])
+            row[label] = _claim_outcome(c, claim["holds_if"], no_ranking_note(payload, kind, c) if c else "")
         rows.append(row)
     return rows

@@ -4,7 +4,7 @@ Every run is stored, keyed by its settings, in ``book/_results/claims_runs.jsonl
 interrupted ``make claims`` resumes where it stopped and a rerun skips what is there. From the stored runs,
 :func:`write_comparisons` builds ``book/_results/comparisons.json``: one verdict of
 :func:`course_lib.experiments.protocol.compare` per pair of methods, task and label budget, with a ``note`` where
-no ranking may be stated (an unbracketed learning rate, a capped run).
+no ranking may be stated (an unbracketed learning rate, a capped run), whatever the interval.
 
 What is measured, in this order (each step is useful on its own, so a partial run still informs the book):
 
@@ -122,10 +122,22 @@ def budget_splits(task: str, budget: int, seed: int):
 
 # ------------------------------------------------------------------------------------------------ steps
 
+def _store_tfidf(store: RunStore, settings: dict, splits, seed: int, cut: Callable[[list[str]], list[str]]) -> None:
+    """Store the two TF-IDF baselines of one (task, budget, seed): on the whole text, and on the text ``cut`` keeps
+    (what the compared model reads), so a ranking against a model can be made on the same input."""
+    from course_lib.train.baselines import tfidf_logreg
+
+    for method, kwargs in (("tfidf_whole", {}), ("tfidf_truncated", {"truncate": cut})):
+        res = tfidf_logreg(splits["train"], splits["validation"], splits["test"], seed=seed, **kwargs)
+        store.put({**settings, "method": method},
+                  {"accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
+                   "test_correct": protocol.encode_correct(res.setting["correct"]), "C": res.setting["C"],
+                   "trainable_params": res.trainable_params})
+
+
 def run_baselines(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     """TF-IDF (whole and truncated) and MiniLM's linear probe at every task, budget and seed."""
     from course_lib.experiments import pretrained
-    from course_lib.train.baselines import tfidf_logreg
 
     path = pretrained.minilm_path(SOURCE)
     cfg = pretrained.PretrainedConfig()
@@ -140,12 +152,7 @@ def run_baselines(store: RunStore, plan: Plan = PLAN, log=print) -> None:
             continue
         splits = budget_splits(task, budget, seed)
         cut = lambda texts: pretrained.truncate_like_model(texts, path, plan.max_length[task])  # noqa: E731
-        for method, kwargs in (("tfidf_whole", {}), ("tfidf_truncated", {"truncate": cut})):
-            res = tfidf_logreg(splits["train"], splits["validation"], splits["test"], seed=seed, **kwargs)
-            store.put({**settings, "method": method},
-                      {"accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
-                       "test_correct": protocol.encode_correct(res.setting["correct"]), "C": res.setting["C"],
-                       "trainable_params": res.trainable_params})
+        _store_tfidf(store, settings, splits, seed, cut)
         pcfg = pretrained.PretrainedConfig(max_length=plan.max_length[task])
         loaders = pretrained.loaders_for(dict(splits), path, pcfg, seed)
         _search_and_store(store, {**settings, "method": "linear_probe"}, "linear_probe", loaders, path, pcfg, seed,
@@ -216,7 +223,6 @@ def run_encoder(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     from course_lib.data.text import basic_english
     from course_lib.experiments import bag_transfer as ch05_lora
     from course_lib.experiments import encoder_transfer as transfer
-    from course_lib.train.baselines import tfidf_logreg
     from course_lib.train.classifier import evaluate
 
     base = transfer.config_for(Profile(PROFILE))
@@ -244,12 +250,7 @@ def run_encoder(store: RunStore, plan: Plan = PLAN, log=print) -> None:
             run, cfg, data, _ = setup(seed)
             s = data.sentiment
             cut = lambda texts: [" ".join(basic_english(t)[: cfg.max_len]) for t in texts]  # noqa: E731
-            for method, kwargs in (("tfidf_whole", {}), ("tfidf_truncated", {"truncate": cut})):
-                res = tfidf_logreg(s["train"], s["validation"], s["test"], seed=seed, **kwargs)
-                store.put({**settings, "method": method},
-                          {"accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
-                           "test_correct": protocol.encode_correct(res.setting["correct"]), "C": res.setting["C"],
-                           "trainable_params": res.trainable_params})
+            _store_tfidf(store, settings, s, seed, cut)
             progress.step(f"encoder seed {seed} {name}", time.perf_counter() - start)
             continue
         if store.get(settings):
@@ -324,16 +325,9 @@ def comparisons(store: RunStore, plan: Plan = PLAN) -> list[dict]:
             seeds = sorted(set(ra) & set(rb))
             if len(seeds) < protocol.MIN_SEEDS:
                 continue
+            # a run that is not rankable gives the pair a note (no ranking), whatever the interval
             c = protocol.compare({s: ra[s]["test_correct"] for s in seeds}, {s: rb[s]["test_correct"] for s in seeds},
-                                 task=task, budget=budget, names=(a, b))
-            notes = []
-            for name, runs in ((a, ra), (b, rb)):
-                for s in seeds:
-                    ok, why = protocol.rankable(runs[s])
-                    if not ok and not any(n.startswith(f"{name}:") for n in notes):  # once per method
-                        notes.append(f"{name}: {why}" + ("" if "search" in why else f" (seed {s})"))
-            if notes and c.verdict != "indistinguishable":
-                c.note = "; ".join(notes[:2]) + ("; ..." if len(notes) > 2 else "")
+                                 task=task, budget=budget, names=(a, b), records=(ra, rb))
             d = c.as_dict()
             d["experiment"] = "small encoder (news -> sentiment)" if kind == "encoder" else "MiniLM and baselines"
             out.append(d)

@@ -19,8 +19,10 @@ comparison of the book follows these rules, and this module holds the code for e
 6. **One verdict.** :func:`compare` takes the per-test-example correctness of two methods at each seed (the test
    set is the same at every seed), and bootstraps the paired difference over test examples *and* seeds: the
    interval holds both the seed-to-seed spread and the test-sampling error. "A beats B" only when the 95%
-   interval excludes 0; otherwise "indistinguishable". :func:`sentence` turns a verdict into the words a chapter
-   may print, and every ranking sentence of the book is one of those.
+   interval excludes 0; otherwise "indistinguishable". A comparison involving a run that is not rankable (rules 1
+   and 2) carries a ``note`` and states no ranking, whatever its interval: "indistinguishable" is a finding too, and
+   an unbracketed run cannot support it. :func:`sentence` turns a verdict into the words a chapter may print, and
+   every ranking sentence of the book is one of those.
 """
 
 from __future__ import annotations
@@ -142,6 +144,24 @@ def rankable(record: Mapping) -> tuple[bool, str]:
     return True, ""
 
 
+def no_ranking_note(records: Mapping[str, Mapping[int, Mapping] | Iterable[Mapping]]) -> str:
+    """Why no ranking may be stated from a comparison of these runs, ``""`` if every run is rankable.
+
+    ``records``: ``{method: {seed: record}}`` (or ``{method: [record, ...]}``), the runs the comparison pools. The
+    first unrankable run of each method is named (:func:`rankable`), with its seed unless the reason is the
+    learning-rate search.
+    """
+    notes = []
+    for name, runs in records.items():
+        items = sorted(runs.items()) if isinstance(runs, Mapping) else [(r.get("seed"), r) for r in runs]
+        for seed, record in items:
+            ok, why = rankable(record)
+            if not ok:
+                notes.append(f"{name}: {why}" + ("" if "search" in why or seed is None else f" (seed {seed})"))
+                break  # once per method
+    return "; ".join(notes[:2]) + ("; ..." if len(notes) > 2 else "")
+
+
 # ------------------------------------------------------------------------------------------ per-example results
 
 def encode_correct(correct: Iterable[bool]) -> str:
@@ -172,7 +192,7 @@ class Comparison:
     seeds: list[int]
     mean_a: float
     mean_b: float
-    note: str = ""  # why no ranking may be stated although the interval excludes 0 (see `rankable`)
+    note: str = ""  # why no ranking may be stated, whatever the interval (a run not `rankable`); "" if it may
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -182,7 +202,8 @@ class Comparison:
 
 def compare(a: Mapping[int, Sequence[bool] | str], b: Mapping[int, Sequence[bool] | str], *, task: str,
             budget: int | None, names: tuple[str, str], n_bootstrap: int = N_BOOTSTRAP, min_seeds: int = MIN_SEEDS,
-            rng_seed: int = 0, level: float = 0.95) -> Comparison:
+            rng_seed: int = 0, level: float = 0.95,
+            records: tuple[Mapping[int, Mapping], Mapping[int, Mapping]] | None = None) -> Comparison:
     """Paired comparison of two methods on the same test examples, pooled over seeds.
 
     ``a[seed]``/``b[seed]``: whether each test example was classified correctly (booleans, or the strings of
@@ -190,6 +211,10 @@ def compare(a: Mapping[int, Sequence[bool] | str], b: Mapping[int, Sequence[bool
     the mean over seeds and examples of ``correct_a - correct_b``. Each bootstrap draw resamples the seeds *and* the
     test examples (the same examples for every seed drawn), so the interval covers both sources of noise. The verdict
     is ``"a better"`` when the whole interval is above 0, ``"b better"`` when below, else ``"indistinguishable"``.
+
+    ``records`` (``({seed: run record of a}, {seed: run record of b})``, as stored by ``make claims``): when a run
+    of either method at a compared seed is not :func:`rankable`, the comparison gets a ``note`` saying why, whatever
+    the interval, and :func:`sentence` states no ranking from it.
     """
     seeds = sorted(set(a) & set(b))
     if len(seeds) < min_seeds:
@@ -212,8 +237,11 @@ def compare(a: Mapping[int, Sequence[bool] | str], b: Mapping[int, Sequence[bool
     alpha = (1 - level) / 2
     lo, hi = (float(x) for x in np.quantile(boot, [alpha, 1 - alpha]))
     verdict = "a better" if lo > 0 else "b better" if hi < 0 else "indistinguishable"
+    note = "" if records is None else no_ranking_note(
+        {names[0]: {s: records[0][s] for s in seeds if s in records[0]},
+         names[1]: {s: records[1][s] for s in seeds if s in records[1]}})
     return Comparison(task, budget, names[0], names[1], float(diff.mean()), (lo, hi), verdict, n, seeds,
-                      float(ca.mean()), float(cb.mean()))
+                      float(ca.mean()), float(cb.mean()), note)
 
 
 def _as_bool(x: Sequence[bool] | str) -> np.ndarray:
@@ -221,7 +249,8 @@ def _as_bool(x: Sequence[bool] | str) -> np.ndarray:
 
 
 def sentence(c: Comparison | Mapping, labels: Mapping[str, str] | None = None) -> str:
-    """What a chapter may say about a comparison: a ranking only for an interval that excludes 0."""
+    """What a chapter may say about a comparison: a ranking only for an interval that excludes 0 between runs that
+    are rankable; with a ``note``, "no ranking" and why, whatever the interval."""
     c = c if isinstance(c, Mapping) else c.as_dict()
     labels = labels or {}
     la, lb = labels.get(c["a"], c["a"]), labels.get(c["b"], c["b"])
