@@ -3,9 +3,11 @@
 The rule, for the markdown of every chapter (code cells, inline code, math, headings, tables of settings and the
 exercises are not prose and are skipped):
 
-- a *measured-looking* number is a decimal with two or more digits after the point (``0.83``, ``2.09``), a
-  percentage with a fraction (``70.4%``), or a whole percentage that is not a round setting (``83%``; but ``15%`` of
-  tokens masked or "below 15% of the encoder" are settings, see :data:`ROUND_PERCENTS`);
+- a *measured-looking* number is a decimal with two or more digits after the point (``0.83``, ``2.09``), a share
+  with one (``about 0.5``, ``0.7``: a number below 1 with one decimal; ``1.5`` or ``3.3`` are left alone, they are
+  multiples and published figures far more often than measurements), a percentage with a fraction (``70.4%``), or a
+  whole percentage that is not a round setting (``83%``; but ``15%`` of tokens masked or "below 15% of the encoder"
+  are settings, see :data:`ROUND_PERCENTS`); a version number (``0.5.1``, ``v0.5``) is not a number here;
 - it may stay typed only when it is a setting listed in :data:`ALLOWED`, or in a paragraph that quotes published
   numbers (it says "source", "reported" or "published") **and** it is one of the source's reported numbers in
   :data:`course_lib.fidelity.SOURCE_REPORTED`;
@@ -21,7 +23,7 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 CHAPTERS = sorted(BOOK.glob("[0-9][0-9]_*.md"))
 ALLOWED = {"0.15"}  # settings: the masking probability
 ROUND_PERCENTS = {"5", "10", "15", "20", "25", "50", "80", "85", "90", "95", "100"}
-NUMBER = re.compile(r"(?<![\w.])(\d+\.\d{2,}|\d+\.\d+\s?%|\d+\s?%)(?![\w.]*\w)")
+NUMBER = re.compile(r"(?<![\w.])(\d+\.\d{2,}|\d+\.\d+\s?%|0\.\d|\d+\s?%)(?![\w.]*\w)")
 SKIP_INLINE = [re.compile(p) for p in (r"\$\$.*?\$\$", r"\$[^$]*\$", r"\{glue:?\w*\}`[^`]*`", r"\{\w+\}`[^`]*`",
                                        r"`[^`]*`", r"\]\([^)]*\)")]
 
@@ -113,3 +115,14 @@ def test_the_rule_catches_a_typed_accuracy_and_lets_glued_and_source_numbers_pas
     found = untyped_numbers("The source's BERT reached about 0.50 on Yelp ratings.\n", reported={"0.265"})
     assert len(found) == 1 and "SOURCE_REPORTED" in found[0]
     assert not untyped_numbers("The source's BERT scored 0.265 on Yelp.\n", reported={"0.265"})
+
+
+def test_the_rule_catches_a_one_decimal_share_and_leaves_versions_and_multiples_alone():
+    found = untyped_numbers("The tuned model scores about 0.5 here, and 0.7% of the answers end early.\n",
+                            reported=set())
+    assert [f.split("'")[1] for f in found] == ["0.5", "0.7%"], found
+    assert not untyped_numbers("Install torch 0.5.1 (or v0.5), read 3.3 billion words, sample at 1.5.\n",
+                               reported=set())
+    assert not untyped_numbers("Chance is 0.2 with 5 classes, as the source reported.\n", reported={"0.2"})
+    assert not untyped_numbers("A near-twin has a token F1 of {glue:text}`twin_threshold` or more.\n",
+                               reported=set())

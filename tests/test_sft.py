@@ -376,3 +376,24 @@ def test_twin_share_exercise_passes_the_solution_and_explains_wrong_answers(caps
     for fn, hint in [(solution, None), (_stub, "NotImplementedError"), (count, "a count"),
                      (exact, "exact matches")]:
         _one_verdict(ch06.check_twin_share, fn, capsys, hint)
+
+
+def test_paired_bootstrap_exercise_rejects_an_unpaired_interval_with_its_hint(capsys):
+    """Exercise 6.5's 'paired is narrower than unpaired' clause can fail: an answer that resamples the two sides on
+    its own gets NOT YET with the hint about pairing, one that draws other indices gets the hint about the draw."""
+    import numpy as np
+
+    def unpaired(before, after, n_resamples, seed):
+        b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+        rng = np.random.default_rng(seed)
+        means = (a[rng.integers(0, len(a), size=(n_resamples, len(a)))].mean(1)
+                 - b[rng.integers(0, len(b), size=(n_resamples, len(b)))].mean(1))
+        low, high = np.quantile(means, [0.025, 0.975])
+        return float(low), float(high)
+
+    def other_draw(before, after, n_resamples, seed):
+        return sft.paired_bootstrap(before, after, n_resamples, seed + 1)
+
+    for fn, hint in [(sft.paired_bootstrap, None), (_stub, "NotImplementedError"),
+                     (unpaired, "resampling each side on its own"), (other_draw, "draw the indices exactly")]:
+        _one_verdict(ch06.check_paired_bootstrap, fn, capsys, hint)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from course_lib.grading import run_check
 
+NARROWER = 0.6  # exercise 6.5: the paired interval must be under this share of the unpaired one's width
+
 
 def _docs_qa_pairs(split: str) -> list[dict]:
     """The offline dialogues of ``split`` (``train``/``test``, split by module as in the chapter) as prompt/completion
@@ -153,8 +155,24 @@ def check_token_f1(token_f1) -> bool:
     return run_check("6.4", check)
 
 
+def _unpaired_width(before, after, n_resamples: int, seed: int) -> float:
+    """Width of the 95% percentile interval when each side is resampled on its own (the pairing thrown away)."""
+    import numpy as np
+
+    n = len(before)
+    idx = np.random.default_rng(seed).integers(0, n, size=(2, n_resamples, n))
+    means = np.asarray(after, dtype=float)[idx[0]].mean(1) - np.asarray(before, dtype=float)[idx[1]].mean(1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(high - low)
+
+
 def check_paired_bootstrap(paired_bootstrap) -> bool:
-    """Exercise 6.5: a percentile bootstrap interval of the mean paired difference, and why pairing narrows it."""
+    """Exercise 6.5: a percentile bootstrap interval of the mean paired difference, and why pairing narrows it.
+
+    On scores that share each question's difficulty, the paired interval must be well under the unpaired one (less
+    than :data:`NARROWER` of its width: here it is about a quarter): an answer that resamples the two sides on its own
+    keeps the difficulty in the difference, gets an interval about as wide as the unpaired one and is turned down
+    with that hint before its numbers are compared with the reference's."""
 
     def check():
         import numpy as np
@@ -165,19 +183,20 @@ def check_paired_bootstrap(paired_bootstrap) -> bool:
         difficulty = rng.uniform(0, 0.6, size=60)  # some questions are hard for both models
         before = np.clip(difficulty + rng.normal(0, 0.05, 60), 0, 1).tolist()
         after = np.clip(difficulty + 0.04 + rng.normal(0, 0.05, 60), 0, 1).tolist()
+        unpaired = _unpaired_width(before, after, 2000, seed=0)
         for seed in (0, 1):
-            want = reference(before, after, n_resamples=2000, seed=seed)
             got = tuple(float(v) for v in paired_bootstrap(before, after, 2000, seed))
+            if len(got) != 2 or not got[0] <= got[1]:
+                return False, f"return the interval as a tuple (low, high) with low <= high, got {got}"
+            if not got[1] - got[0] < NARROWER * unpaired:
+                return False, (f"your interval is {got[1] - got[0]:.4f} wide, nearly as wide as resampling each side "
+                               f"on its own ({unpaired:.4f}): draw one set of question indices and average "
+                               "diff[idx] = (after - before)[idx], so that what the two scores of a question share "
+                               "cancels in the difference")
+            want = reference(before, after, n_resamples=2000, seed=seed)
             if not np.allclose(got, want, atol=1e-9):
                 return False, (f"with seed={seed} the interval should be ({want[0]:+.4f}, {want[1]:+.4f}), got "
                                f"({got[0]:+.4f}, {got[1]:+.4f}): draw the indices exactly as described")
-        # the same scores, unpaired: resample each side on its own
-        idx = np.random.default_rng(0).integers(0, 60, size=(2, 2000, 60))
-        unpaired = np.asarray(after)[idx[0]].mean(1) - np.asarray(before)[idx[1]].mean(1)
-        low, high = np.quantile(unpaired, [0.025, 0.975])
-        paired_low, paired_high = paired_bootstrap(before, after, 2000, 0)
-        if not (paired_high - paired_low) < (high - low):
-            return False, "the paired interval should be narrower than the unpaired one on these scores"
         return True, ""
 
     return run_check("6.5", check)
