@@ -294,7 +294,8 @@ def run_encoder(store: RunStore, plan: Plan = PLAN, log=print) -> None:
 PRETRAINED_PAIRS = (("full_finetune", "tfidf_truncated"), ("full_finetune", "tfidf_whole"),
                     ("linear_probe", "tfidf_truncated"), ("full_finetune", "scratch"),
                     ("full_finetune", "linear_probe"), ("adapters", "full_finetune"), ("lora", "full_finetune"),
-                    ("partial_unfreeze", "full_finetune"), ("lora", "adapters"), ("tfidf_whole", "tfidf_truncated"))
+                    ("partial_unfreeze", "full_finetune"), ("lora", "adapters"), ("tfidf_whole", "tfidf_truncated"),
+                    ("adapters", "linear_probe"), ("adapters", "tfidf_truncated"), ("lora", "tfidf_truncated"))
 ENCODER_PAIRS = (("full_finetune", "scratch"), ("full_finetune", "linear_probe"),
                  ("partial_unfreeze", "linear_probe"), ("linear_probe", "scratch"), ("adapters", "full_finetune"),
                  ("adapters", "linear_probe"), ("adapters", "scratch"), ("lora_encoder", "adapters"),
