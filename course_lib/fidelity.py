@@ -269,6 +269,8 @@ SOURCE_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
         "word-vector rows": (WORD_ROWS_SOURCE.replace("L203", "L2998").replace("L344", "L3134"), WORD_ROWS_NOTE),
         "gradient clipping (max norm)": ("0.1 (L3200)", "ours clip at the norm in the table"),
         "weight decay": ("none (plain SGD, L3449)", ""),
+        # L3110-3112 test_dataloader = DataLoader(test_dataset, ..., shuffle=True)
+        "test loader": ("shuffled (shuffle=True, L3111)", "harmless for accuracy; ours keeps a fixed order"),
     },
     "06_supervised_finetuning": {
         # part 1 -- L3898 load_dataset("yelp_review_full"); L3914-3915 select(range(1000)) / select(range(200))
@@ -532,6 +534,7 @@ ROWS: dict[str, list[Row]] = {
         Row("word-vector rows", lambda r: _word_rows()),
         Row("gradient clipping (max norm)", lambda r: _max_grad_norm()),
         Row("weight decay", lambda r: _weight_decay()),
+        Row("test loader", lambda r: _test_loader()),
     ],
     "06_supervised_finetuning": [
         Row("classifier model", "ft.hub_id"),
