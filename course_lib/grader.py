@@ -50,6 +50,8 @@ from pathlib import Path
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("Exercise: write your solution here")'
 EXERCISES_HEADING = "## Exercises"
+# an exercise's number in its statement: a sphinx-exercise block (`:::{exercise} 4.1 ...`) or a bold `**4.1**`
+EXERCISE_NUMBER = re.compile(r"\{exercise\}\s+(\d+(?:\.\d+)+)|\*\*(\d+(?:\.\d+)+)")
 VERDICT_LINE = re.compile(r"^Exercise (\S+): (PASS|NOT YET)(?: - (.*))?$", re.M)
 PASS, NOT_YET = "PASS", "NOT YET"
 DEFAULT_TIMEOUT = 30.0  # seconds for one learner answer and its check
@@ -296,7 +298,7 @@ def load_reference(path: Path, chapter: str | None = None) -> Reference:
             raise ValueError(f"{path}: a cell of the exercises does not parse: {err}") from err
     last_markdown, markdown_by_cell = "", {}
     for c in nb.cells[start:]:
-        if c.cell_type == "markdown":
+        if c.cell_type == "markdown" and EXERCISE_NUMBER.search(c.source):  # not a solution's gate cell
             last_markdown = c.source
         markdown_by_cell[id(c)] = last_markdown
     answer_functions: set[str] = set()
@@ -313,8 +315,9 @@ def load_reference(path: Path, chapter: str | None = None) -> Reference:
             checks = [s for s in tree.body if s.__class__ not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
                       and checkers.calls_in(s)]
             setup, _ = strip_solutions(_without(source, tree, checks))
-            bold = re.search(r"\*\*(\d+(?:\.\d+)+)", markdown_by_cell[id(cell)])
-            current = Exercise(functions=functions, setup=setup, fallback_id=bold.group(1) if bold else "")
+            named = EXERCISE_NUMBER.search(markdown_by_cell[id(cell)])
+            current = Exercise(functions=functions, setup=setup,
+                               fallback_id=next(g for g in named.groups() if g) if named else "")
             if checks:
                 current.check.append("\n".join(ast.get_source_segment(source, s) or ast.unparse(s) for s in checks))
                 current.ids += _stored_ids(cell) or [i for s in checks for m, f in checkers.calls_in(s)

@@ -273,3 +273,45 @@ def test_navigation_lists_intro_six_chapters_summary_and_references():
     names = [Path(p).name for p in PAGES]
     assert names[0] == "intro" and names[-2:] == ["07_summary", "references"]
     assert [n[:2] for n in names[1:-1]] == ["01", "02", "03", "04", "05", "06", "07"]
+
+
+# Lines and tables that run past the content column: a <pre> of a code cell or output whose text is wider than the
+# box that shows it (cut at the right edge, or only visible by scrolling sideways), a table that reaches past the
+# column without a scrollbar of its own, and how far the whole page is wider than the window.
+OVERFLOW = """
+(() => {
+  const main = document.querySelector("main") || document.body;
+  const column = (document.querySelector("article") || main).getBoundingClientRect();
+  const scrolls = el => { for (let e = el; e && e !== main; e = e.parentElement) {
+      if (["auto", "scroll"].includes(getComputedStyle(e).overflowX)) return true; } return false; };
+  const cut = [...main.querySelectorAll("div.cell_input pre, div.cell_output pre")]
+      .filter(p => p.scrollWidth > p.clientWidth + 1)
+      .map(p => p.textContent.trim().split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "").slice(0, 90));
+  const tables = [...main.querySelectorAll("table")]
+      .filter(t => t.getBoundingClientRect().right > column.right + 1 && !scrolls(t))
+      .map(t => t.textContent.trim().slice(0, 60));
+  return {cut, tables, page: document.documentElement.scrollWidth - window.innerWidth};
+})()
+"""
+WIDTHS = {"laptop": (1280, 800, False), "phone": (390, 844, True)}
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).name)
+def test_lines_and_tables_stay_inside_the_content_column(browser, page, width):
+    """At a laptop and a phone width, no code or output line runs past the column and the page is not wider than
+    the window (_static/course.css wraps the lines); a screenshot of each page's top at each width is kept."""
+    w, h, mobile = WIDTHS[width]
+    browser.call("Emulation.setDeviceMetricsOverride", session=True, width=w, height=h, deviceScaleFactor=1,
+                 mobile=mobile)
+    try:
+        browser.open((HTML / f"{page}.html").as_uri())
+        seen = browser.evaluate(OVERFLOW)
+        browser.screenshot(SHOTS / f"{Path(page).name}-{width}.png")
+    finally:
+        browser.call("Emulation.setDeviceMetricsOverride", session=True, width=1280, height=900,
+                     deviceScaleFactor=1, mobile=False)
+    name = f"{Path(page).name} at {w} px"
+    assert not seen["cut"], f"{name}: {len(seen['cut'])} code/output block(s) run past the column: {seen['cut'][:3]}"
+    assert not seen["tables"], f"{name}: table(s) past the column without a scrollbar: {seen['tables'][:3]}"
+    assert seen["page"] <= 1, f"{name}: the page is {seen['page']} px wider than the window"

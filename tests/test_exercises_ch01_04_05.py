@@ -84,7 +84,7 @@ def test_section_follows_the_grading_convention(chapter):
     for i, exercise in zip(solutions, ids):
         tags, source = cells[i]
         _, name, checker = EXERCISES[exercise]
-        assert "hide-input" in tags, f"{exercise}: the solution must be collapsed"
+        assert "hide-input" not in tags, f"{exercise}: the solution dropdown hides it (tests/test_grading.py)"
         assert re.search(rf"^def {name}\(", source, re.M), f"{exercise}: the cell defines {name}"
         assert cells[i + 1][1].strip() == f"passed = ch{chapter}.{checker}({name})", cells[i + 1][1]
     # self-contained: the first code cell does its own imports

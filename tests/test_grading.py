@@ -75,8 +75,18 @@ def test_grader_passes_reference_and_fails_learner_stubs(path):
 
 
 def test_solutions_are_collapsed_on_the_rendered_page():
-    """A reader of the book sees a toggle, not the answer: every solution cell is tagged hide-input."""
+    """A reader of the book sees a closed "Solution to Exercise ..." dropdown, not the answer: every solution cell
+    stands between a sphinx-exercise ``solution-start`` gate (class dropdown) that names its exercise's label and a
+    ``solution-end`` gate, right after that exercise's statement block."""
     for path in CHAPTERS:
-        for cell in nbformat.read(path, as_version=4).cells:
+        cells = nbformat.read(path, as_version=4).cells
+        for i, cell in enumerate(cells):
             if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
-                assert "hide-input" in cell.metadata.get("tags", []), f"{path.name}: {cell.source[:60]!r}"
+                where = f"{path.name}: {cell.source[:60]!r}"
+                before, after = cells[i - 1].source, cells[i + 1].source
+                gate = re.match(r":::\{solution-start\} (ex-\d+-\d+)\n:class: dropdown\n:::", before)
+                assert cells[i - 1].cell_type == "markdown" and gate, where
+                assert cells[i + 1].cell_type == "markdown" and after.startswith(":::{solution-end}"), where
+                statement = next(c.source for c in reversed(cells[:i - 1]) if c.cell_type == "markdown"
+                                 and "{exercise}" in c.source)
+                assert f":label: {gate.group(1)}" in statement, f"{where}: the solution names another exercise"
