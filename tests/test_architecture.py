@@ -43,7 +43,7 @@ def layer_of(module: str) -> str:
         return "base"
     if head in ("viz", "nbtools", "grading", "grader"):
         return "tools"
-    if head == "fidelity":
+    if head in ("fidelity", "gpu_estimates"):
         return "reference"
     if head in ("data", "nn", "train", "experiments", "chapters", "exercises"):
         return head

@@ -84,9 +84,10 @@ def test_solutions_are_collapsed_on_the_rendered_page():
             if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
                 where = f"{path.name}: {cell.source[:60]!r}"
                 before, after = cells[i - 1].source, cells[i + 1].source
-                gate = re.match(r":::\{solution-start\} (ex-\d+-\d+)\n:class: dropdown\n:::", before)
+                # the gate ends the markdown cell before the solution (the statement block may share that cell)
+                gate = re.search(r":::\{solution-start\} (ex-\d+-\d+)\n:class: dropdown\n:::\s*$", before)
                 assert cells[i - 1].cell_type == "markdown" and gate, where
                 assert cells[i + 1].cell_type == "markdown" and after.startswith(":::{solution-end}"), where
-                statement = next(c.source for c in reversed(cells[:i - 1]) if c.cell_type == "markdown"
+                statement = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown"
                                  and "{exercise}" in c.source)
                 assert f":label: {gate.group(1)}" in statement, f"{where}: the solution names another exercise"
