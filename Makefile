@@ -52,7 +52,7 @@ book: setup
 ## Unit tests run on both cores; the chapters run one at a time, each with both cores as when they were executed:
 ## two torch kernels side by side oversubscribe the CPU and run several times slower.
 TEST_CACHE ?= $(CURDIR)/_build/test-cache
-TEST_ENV = HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 COURSE_LIB_CACHE=$(TEST_CACHE)/course_lib HF_HOME=$(TEST_CACHE)/hf
+TEST_ENV = HF_HUB_OFFLINE=1 COURSE_LIB_PROGRESS=0 TQDM_DISABLE=1 COURSE_LIB_CACHE=$(TEST_CACHE)/course_lib HF_HOME=$(TEST_CACHE)/hf
 test: setup
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
 	$(MAKE) lint
@@ -86,9 +86,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 ## Run one chapter with other parameters: make chapter NB=01_transfer_learning PROFILE=full SOURCE=hub
+## --log-output streams every cell's output to the terminal as it runs, so a long full-profile run shows its progress.
 chapter: setup
 	mkdir -p _build/runs
-	$(VENV)/bin/papermill book/$(NB).ipynb _build/runs/$(NB)-$(PROFILE)-$(SOURCE).ipynb \
+	$(VENV)/bin/papermill --log-output book/$(NB).ipynb _build/runs/$(NB)-$(PROFILE)-$(SOURCE).ipynb \
 		-p PROFILE $(PROFILE) -p SOURCE $(SOURCE) -p SEED $(SEED) -p RESULTS_DIR $(CURDIR)/results --cwd book
 
 ## Rehearse SOURCE=hub without a network (scripts/rehearse_hub.py): build a Hugging Face cache (HF_HOME=$(REHEARSAL)/hf)

@@ -16,4 +16,13 @@ and the code is tested once. The package is in layers (CONTRIBUTING.md, "Archite
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
 from course_lib.config import Profile, Run, start_chapter  # noqa: E402,F401
+from course_lib.env import show_progress  # noqa: E402
+
+if not show_progress():
+    # With COURSE_LIB_PROGRESS=0 (executed pages, tests) no progress bar is drawn, so tqdm's notice that ipywidgets is
+    # missing, which it prints when the libraries first import tqdm.auto (before quiet_hf can hide it), says nothing:
+    # hide that one named message. With progress bars on, the notice stays: it tells a learner to install ipywidgets.
+    warnings.filterwarnings("ignore", message="IProgress not found")

@@ -32,9 +32,9 @@ def execute(md: Path, timeout: int = 1200) -> float:
                        "COURSE_LIB_PROGRESS": "0", "TOKENIZERS_PARALLELISM": "false",
                        "COURSE_LIB_RESULTS_DIR": str(COMMITTED_RESULTS),
                        # the page shows no progress bars: TQDM_DISABLE also reaches the bars that libraries draw with
-                       # plain tqdm (transformers' GGUF conversion); and tqdm's notice that ipywidgets is missing
-                       # (QUIET_MESSAGES' "tqdm-ipywidgets") comes at import time, before quiet_hf can hide it
-                       "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore:IProgress not found"})
+                       # plain tqdm (transformers' GGUF conversion); tqdm's import-time notice that ipywidgets is
+                       # missing is hidden by course_lib itself when COURSE_LIB_PROGRESS=0 (course_lib/__init__.py)
+                       "TQDM_DISABLE": "1"})
     start, wall_start = time.perf_counter(), time.time()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(md.parent)}}).execute()
