@@ -35,3 +35,9 @@ def table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".
     sep = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.rjust(w) if v[:1].isdigit() else v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join([line, sep, *body])
+
+
+def and_list(items) -> str:
+    """``"0, 1 and 2"``: items joined for a sentence (``""`` for none)."""
+    items = [str(i) for i in items]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]

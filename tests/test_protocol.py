@@ -137,3 +137,10 @@ def test_find_flips_a_stored_comparison():
     assert back["verdict"] == "b better" and back["mean_difference"] == pytest.approx(-c["mean_difference"])
     assert back["ci95"] == [-c["ci95"][1], -c["ci95"][0]]
     assert protocol.find([c], "t", "a", "b", 500) is None
+
+
+def test_standing_reads_a_comparison_in_one_word():
+    assert protocol.standing(None) is None  # not measured
+    assert protocol.standing({"verdict": "a better", "note": "scratch: its learning-rate search ..."}) == "no ranking"
+    for verdict in ("a better", "b better", "indistinguishable"):
+        assert protocol.standing({"verdict": verdict}) == verdict

@@ -248,6 +248,13 @@ def _as_bool(x: Sequence[bool] | str) -> np.ndarray:
     return decode_correct(x) if isinstance(x, str) else np.asarray(x, dtype=bool)
 
 
+def standing(c: dict | None) -> str | None:
+    """A comparison in one word, as a chapter's prose branches on it: ``None`` where it was not measured (what
+    ``claims.verdict_for`` returns then), ``"no ranking"`` where a run of the pair is not rankable (its ``note``),
+    else its verdict (``"a better"``, ``"b better"`` or ``"indistinguishable"``)."""
+    return None if c is None else "no ranking" if c.get("note") else c["verdict"]
+
+
 def sentence(c: Comparison | Mapping, labels: Mapping[str, str] | None = None) -> str:
     """What a chapter may say about a comparison: a ranking only for an interval that excludes 0 between runs that
     are rankable; with a ``note``, "no ranking" and why, whatever the interval."""
