@@ -38,7 +38,23 @@ def test_search_that_runs_out_of_widenings_says_unbracketed():
     assert not s.bracketed and s.learning_rate == s.grid[0] and s.extensions == 1
     record = {**s.as_record()}
     ok, why = protocol.rankable(record)
-    assert not ok and "edge" in why
+    assert not ok and "end of the grid" in why
+
+
+def test_a_best_score_tied_inside_the_grid_is_bracketed():
+    """Small validation sets tie; what matters is that both ends of the grid scored lower than the best."""
+    scores = {1e-4: 0.55, 3e-4: 0.75, 1e-3: 0.75, 3e-3: 0.7}
+    s = protocol.search_learning_rate(scores.__getitem__, sorted(scores), max_extensions=0)
+    assert s.bracketed and s.learning_rate == 3e-4  # ties go to the smaller rate
+    assert protocol.is_bracketed([1e-4, 3e-4, 1e-3], [0.6, 0.7, 0.7]) is False  # the best reached at the top end
+    assert protocol.is_bracketed([1e-4, 3e-4], [0.6, 0.7]) is False  # two values bracket nothing
+
+
+def test_search_widens_past_a_best_tied_with_an_end():
+    """[0.6, 0.75, 0.75]: the best is reached at the top end, so the search goes on upwards until it falls."""
+    table = {1e-3: 0.6, 3e-3: 0.75, 1e-2: 0.75, 3e-2: 0.7}
+    s = protocol.search_learning_rate(lambda lr: table[min(table, key=lambda g: abs(g - lr))], (1e-3, 3e-3, 1e-2))
+    assert s.extensions == 1 and s.grid[-1] == pytest.approx(3e-2) and s.bracketed and s.learning_rate == 3e-3
 
 
 def test_flat_scores_are_not_bracketed():
@@ -126,8 +142,8 @@ def test_an_unrankable_run_gives_no_ranking_whatever_the_interval():
 def test_no_ranking_note_names_each_method_once():
     edge = {"bracketed": False, "learning_rate_grid": [1e-3, 3e-3]}
     assert protocol.no_ranking_note({"a": {0: edge, 1: edge}, "b": [{"accuracy": 0.8}]}) == (
-        "a: its learning-rate search (0.001, 0.003) found no bracketed optimum: the best validation score is on an "
-        "edge or tied with one")
+        "a: its learning-rate search (0.001, 0.003) found no bracketed optimum: its best validation score is "
+        "reached at an end of the grid")
     assert protocol.no_ranking_note({"a": {0: {"bracketed": True}}, "b": {0: {}}}) == ""
 
 

@@ -171,7 +171,7 @@ def test_run_store_resumes_and_builds_verdicts(tmp_path):
     assert not ft_bow.get("note")
     # scratch's learning rate sat on an edge: the interval excludes 0, but no ranking may be stated
     ft_scratch = claims.protocol.find(verdicts, "rotten_tomatoes", "full_finetune", "scratch", 100)
-    assert ft_scratch["verdict"] == "a better" and "edge" in ft_scratch["note"]
+    assert ft_scratch["verdict"] == "a better" and "end of the grid" in ft_scratch["note"]
     assert claims.protocol.sentence(ft_scratch).startswith("full_finetune vs scratch: no ranking")
     path = claims.write_comparisons(again, tmp_path)
     payload = json.loads(path.read_text())

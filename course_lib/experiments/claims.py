@@ -46,10 +46,10 @@ class Plan:
     """The sizes of ``make claims``."""
 
     seeds: tuple[int, ...] = SEEDS
-    baseline_budgets: dict = field(default_factory=lambda: {"rotten_tomatoes": (100, 500, 2000),
-                                                            "imdb": (100, 500, 2000)})
-    pretrained_tasks: tuple[str, ...] = ("rotten_tomatoes",)
-    pretrained_budgets: tuple[int, ...] = (100, 500)
+    baseline_budgets: dict = field(default_factory=lambda: {"rotten_tomatoes": (50, 100, 500, 2000),
+                                                            "imdb": (50, 100, 500, 2000)})
+    pretrained_tasks: tuple[str, ...] = ("rotten_tomatoes", "imdb")
+    pretrained_budgets: tuple[int, ...] = (50, 100, 500)
     tuning_budget: int = 100  # where the trained strategies' learning rates are searched (seed 0)
     pretrained_strategies: tuple[str, ...] = ("full_finetune", "scratch", "lora", "adapters", "partial_unfreeze")
     max_length: dict = field(default_factory=lambda: {"rotten_tomatoes": 64, "imdb": 128})
@@ -70,6 +70,10 @@ class RunStore:
             for line in self.path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
+                    if row.get("learning_rate_scores"):
+                        # judged by today's rule, so runs stored before a change of the rule agree with new ones
+                        row["bracketed"] = protocol.is_bracketed(row["learning_rate_grid"],
+                                                                 row["learning_rate_scores"])
                     self.runs[row["key"]] = row
 
     @staticmethod

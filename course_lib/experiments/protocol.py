@@ -63,7 +63,7 @@ class LearningRateSearch:
     grid: list[float]  # every learning rate tried, ascending
     scores: list[float]  # validation score of each
     learning_rate: float  # the argmax
-    bracketed: bool  # a tried value on each side of the chosen one scored lower
+    bracketed: bool  # the best score is reached only inside the grid: both ends scored lower (see is_bracketed)
     extensions: int  # how many times the grid was widened
     extra: dict = field(default_factory=dict)  # whatever ``train`` returned for the chosen value
 
@@ -75,12 +75,12 @@ class LearningRateSearch:
 def search_learning_rate(train: Callable[[float], float | tuple[float, dict]], grid: Sequence[float], *,
                          max_extensions: int = 2, factor: float | None = None,
                          limits: tuple[float, float] = (1e-7, 1.0)) -> LearningRateSearch:
-    """Try every learning rate of ``grid``; while the best is on an edge, try one step beyond it.
+    """Try every learning rate of ``grid``; while the best score is reached at an end of it, try one step beyond.
 
     ``train(lr)`` returns the validation score (or ``(score, extra)``). The step is ``factor`` (default: the ratio
     of the grid's first two values, e.g. 3 for ``1e-3, 3e-3, 1e-2``); at most ``max_extensions`` values are added,
-    never outside ``limits``. Ties go to the smaller learning rate. A search that ends with its best value on an
-    edge is returned with ``bracketed=False``: report it, do not rank with it.
+    never outside ``limits``. Ties go to the smaller learning rate. A search whose best score is still reached at an
+    end of the grid is returned with ``bracketed=False`` (:func:`is_bracketed`): report it, do not rank with it.
     """
     grid = sorted(float(g) for g in grid)
     if len(grid) < 2:
@@ -99,22 +99,38 @@ def search_learning_rate(train: Callable[[float], float | tuple[float, dict]], g
     for lr in grid:
         measure(lr)
     extensions = 0
-    while True:
+    while extensions < max_extensions:
         tried = sorted(scores)
-        best = max(tried, key=lambda lr: (scores[lr], -lr))
-        i = tried.index(best)
-        if 0 < i < len(tried) - 1 or extensions >= max_extensions:
+        top = max(scores.values())
+        # widen past the end where the best score is reached (the lower end first: ties go to the smaller rate)
+        if scores[tried[0]] == top:
+            nxt = tried[0] / factor
+        elif scores[tried[-1]] == top:
+            nxt = tried[-1] * factor
+        else:
             break
-        nxt = best / factor if i == 0 else best * factor
         if not limits[0] <= nxt <= limits[1]:
             break
         measure(_round(nxt))
         extensions += 1
     tried = sorted(scores)
     best = max(tried, key=lambda lr: (scores[lr], -lr))
-    i = tried.index(best)
-    bracketed = 0 < i < len(tried) - 1 and scores[tried[i - 1]] < scores[best] and scores[tried[i + 1]] < scores[best]
-    return LearningRateSearch(tried, [scores[lr] for lr in tried], best, bracketed, extensions, extras[best])
+    ordered = [scores[lr] for lr in tried]
+    return LearningRateSearch(tried, ordered, best, is_bracketed(tried, ordered), extensions, extras[best])
+
+
+def is_bracketed(grid: Sequence[float], scores: Sequence[float]) -> bool:
+    """Whether a search's best validation score lies inside its grid: reached at no end of it.
+
+    Both ends scored strictly lower than the best, so the optimum is not beyond the range searched. Best values tied
+    *inside* the grid (common on a small validation set, where scores move in steps of 1/n) still bracket it; a
+    flat search, or one whose best is reached at an end, does not.
+    """
+    pairs = sorted(zip(grid, scores))
+    if len(pairs) < 3:
+        return False
+    top = max(s for _, s in pairs)
+    return pairs[0][1] < top and pairs[-1][1] < top
 
 
 def _round(x: float) -> float:
@@ -137,8 +153,8 @@ def rankable(record: Mapping) -> tuple[bool, str]:
     """
     if record.get("bracketed") is False:
         grid = ", ".join(f"{g:g}" for g in record.get("learning_rate_grid", []))
-        return False, (f"its learning-rate search ({grid}) found no bracketed optimum: the best validation score is "
-                       "on an edge or tied with one")
+        return False, (f"its learning-rate search ({grid}) found no bracketed optimum: its best validation score is "
+                       "reached at an end of the grid")
     if record.get("capped"):
         return False, f"it was still improving at its epoch cap ({record.get('max_epochs')})"
     return True, ""
