@@ -1,5 +1,8 @@
 """Results files: ``<RESULTS_DIR>/<chapter>.json``, one schema for every chapter, read and written only here.
 
+A run of another profile than ``fast`` writes ``<chapter>.<profile>.json`` (:func:`results_path`), so a
+``PROFILE=full`` run never overwrites the fast results next to it, and a reader asks for the profile it wants.
+
 The summary chapter and the benchmark scripts read these files; no number is ever typed into the book by hand.
 Schema (:data:`FIELDS` and :data:`RUN_FIELDS`; :func:`validate` checks it on every read and write)::
 
@@ -120,21 +123,34 @@ def read_results_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: {err}") from err
 
 
+def results_path(results_dir: str | Path, chapter: str, profile: str = "fast") -> Path:
+    """Where ``chapter``'s results for ``profile`` live: ``<chapter>.json`` for the fast profile (the book's own
+    runs), ``<chapter>.<profile>.json`` for any other, so that two profiles' results never overwrite each other."""
+    if not isinstance(profile, str) or not profile or any(c in profile for c in "/\\."):
+        raise ValueError(f"profile must be a profile name such as 'fast' or 'full', got {profile!r}")
+    return Path(results_dir) / (f"{chapter}.json" if profile == "fast" else f"{chapter}.{profile}.json")
+
+
 def write_results(run) -> Path:
-    """Write ``run`` (a :class:`course_lib.config.Run`) to its results file and return the path."""
+    """Write ``run`` (a :class:`course_lib.config.Run`) to its results file (:func:`results_path`); return the path."""
     payload = {"chapter": run.chapter, "profile": run.profile.name, "source": run.source, "seed": run.seed,
                "device": run.device, "wall_time_s": round(time.perf_counter() - run.started, 1),
                "machine": machine_summary(), "runs": run.runs}
     if getattr(run.profile, "capped", False):  # a rehearsal's numbers must never pass for the profile's results
         payload["caps"] = {"max_steps": run.profile.max_steps, "max_examples": run.profile.max_examples}
-    return write_results_file(Path(run.results_dir) / f"{run.chapter}.json", payload)
+    return write_results_file(results_path(run.results_dir, run.chapter, run.profile.name), payload)
 
 
-def read_results(chapter: str, results_dir: str | Path) -> dict[str, Any]:
-    """Load one chapter's results; the error says which chapter to run when the file is missing."""
-    path = Path(results_dir) / f"{chapter}.json"
+def read_results(chapter: str, results_dir: str | Path, profile: str = "fast") -> dict[str, Any]:
+    """Load one chapter's results for ``profile``; the error says which chapter to run when the file is missing."""
+    path = results_path(results_dir, chapter, profile)
     if not path.exists():
         raise FileNotFoundError(
-            f"No results for chapter {chapter!r} in {Path(results_dir).resolve()}: run book/{chapter}.ipynb "
-            f"first (e.g. `make chapter NB={chapter}`), with the same PROFILE and SOURCE.")
-    return read_results_file(path)
+            f"No {profile}-profile results for chapter {chapter!r} in {Path(results_dir).resolve()}: run "
+            f"book/{chapter}.ipynb first (e.g. `make chapter NB={chapter} PROFILE={profile}`), with the same PROFILE "
+            "and SOURCE.")
+    payload = read_results_file(path)
+    if payload["profile"] != profile:
+        raise ValueError(f"{path} holds a {payload['profile']!r} run, not a {profile!r} one: it was written by "
+                         "hand or renamed; re-run the chapter")
+    return payload

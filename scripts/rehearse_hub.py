@@ -964,7 +964,7 @@ def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 180
     """Execute one chapter with papermill (``caps.profile``, hub); returns ``{"chapter", "ok", "seconds", "why"}``."""
     import jupytext
 
-    from course_lib.results import read_results_file
+    from course_lib.results import read_results_file, results_path
 
     notebooks, runs, results = out / "notebooks", out / "runs", out / "results"
     for d in (notebooks, runs, results):
@@ -987,7 +987,7 @@ def run_chapter(chapter: str, out: Path, env: dict[str, str], timeout: int = 180
         return {"chapter": chapter, "ok": False, "seconds": seconds, "why": f"{why} (see {executed})"}
     if chapter == SUMMARY_CHAPTER:  # the summary writes no results file: it reads the others'
         return {"chapter": chapter, "ok": True, "seconds": seconds, "why": "summarised the rehearsal's results"}
-    path = results / f"{chapter}.json"
+    path = results_path(results, chapter, caps.profile)
     if not path.exists() or path.stat().st_mtime < wall:
         return {"chapter": chapter, "ok": False, "seconds": seconds, "why": f"no fresh results file {path}"}
     try:

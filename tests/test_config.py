@@ -125,3 +125,18 @@ def test_missing_results_name_the_chapter(tmp_path):
 def test_seed_must_be_int(tmp_path):
     with pytest.raises(ValueError, match="SEED must be an integer"):
         start_chapter("99_test", "fast", "offline", "0", tmp_path, quiet=True)
+
+
+def test_a_full_run_writes_its_own_results_file(tmp_path):
+    """``PROFILE=full`` results go to ``<chapter>.full.json``: they never overwrite the fast run's file."""
+    fast = start_chapter("99_test", "fast", "offline", 0, tmp_path, quiet=True)
+    fast.record("scratch", "sentiment", "accuracy", 0.5, trainable_params=10, total_params=20)
+    fast.save()
+    full = start_chapter("99_test", "full", "offline", 0, tmp_path, quiet=True)
+    full.record("scratch", "sentiment", "accuracy", 0.9, trainable_params=10, total_params=20)
+    assert full.save() == tmp_path / "99_test.full.json"
+    assert read_results("99_test", tmp_path)["runs"][0]["value"] == 0.5
+    assert read_results("99_test", tmp_path, "full")["runs"][0]["value"] == 0.9
+    (tmp_path / "99_test.full.json").replace(tmp_path / "99_test.json")  # renamed by hand
+    with pytest.raises(ValueError, match="holds a 'full' run, not a 'fast' one"):
+        read_results("99_test", tmp_path)

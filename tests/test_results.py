@@ -76,3 +76,11 @@ def test_start_chapter_wants_a_notebook_stem(tmp_path, chapter):
 
     with pytest.raises(ValueError, match="notebook's stem"):
         start_chapter(chapter, "fast", "offline", 0, tmp_path, quiet=True)
+
+
+def test_each_profile_has_its_own_file_name(tmp_path):
+    assert results.results_path(tmp_path, "01_transfer_learning") == tmp_path / "01_transfer_learning.json"
+    assert results.results_path(tmp_path, "01_transfer_learning", "full") == tmp_path / "01_transfer_learning.full.json"
+    for bad in ("", "../x", "a.b", None):
+        with pytest.raises(ValueError, match="profile must be a profile name"):
+            results.results_path(tmp_path, "01_transfer_learning", bad)

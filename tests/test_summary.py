@@ -34,7 +34,7 @@ def write(folder, chapter, profile="fast", source="offline", runs=None, **extra)
              "trainable_params": tr, "total_params": to} for n, t, v, tr, to in (runs or RUNS[chapter])]
     payload = {"chapter": chapter, "profile": profile, "source": source, "seed": 0, "device": "cpu",
                "wall_time_s": 61.0, "machine": {"cpu_count": 2}, "runs": rows, **extra}
-    (folder / f"{chapter}.json").write_text(json.dumps(payload))
+    (folder / f"{chapter}{'' if profile == 'fast' else '.' + profile}.json").write_text(json.dumps(payload))
 
 
 @pytest.fixture()
@@ -59,7 +59,10 @@ def test_missing_chapters_are_all_named(results_dir):
 
 
 def test_mixed_profiles_are_refused_and_named(results_dir):
-    write(results_dir, "05_lora", profile="full", source="offline")
+    write(results_dir, "05_lora", profile="full", source="offline")  # 05_lora.full.json: the fast file still wins
+    assert summary.load_all(results_dir)["05_lora"]["profile"] == "fast"
+    # a results file renamed by hand to the fast name is caught
+    (results_dir / "05_lora.full.json").replace(results_dir / "05_lora.json")
     with pytest.raises(summary.ResultsMismatchError, match=r"profile=full: 05_lora") as err:
         summary.load_all(results_dir)
     assert "profile=fast: 01_transfer_learning" in str(err.value)
@@ -71,8 +74,16 @@ def test_mixed_sources_are_refused(results_dir):
         summary.load_all(results_dir)
 
 
-def test_profile_other_than_asked_is_refused(results_dir):
-    with pytest.raises(summary.ResultsMismatchError, match="PROFILE='full' was asked for"):
+def test_each_profile_reads_its_own_files(results_dir):
+    """A full run's results sit next to the fast ones (``<chapter>.full.json``) and never replace them."""
+    with pytest.raises(FileNotFoundError, match="01_transfer_learning"):
+        summary.load_all(results_dir, profile="full")  # no full run yet
+    for chapter in summary.CHAPTERS:
+        write(results_dir, chapter, profile="full", source="hub")
+    assert {r["profile"] for r in summary.load_all(results_dir, profile="full").values()} == {"full"}
+    assert {r["profile"] for r in summary.load_all(results_dir, profile="fast").values()} == {"fast"}
+    (results_dir / "04_adapters.json").replace(results_dir / "04_adapters.full.json")  # a fast file, misnamed
+    with pytest.raises(summary.ResultsMismatchError, match="mix profiles"):
         summary.load_all(results_dir, profile="full")
 
 
@@ -202,7 +213,8 @@ def test_summary_rows_plots_and_source_claims(tmp_path):
     assert [r["method"] for r in rows] == ["full_finetune", "tfidf_truncated", "scratch"]
     assert len(rows[0]["seeds"]) == 3 and rows[0]["min"] <= rows[0]["mean"] <= rows[0]["max"]
     table = summary.protocol_table(rows)
-    assert table[2]["bracketed"] == "NO (0/3 seeds; edge or tie)" and table[0]["best epoch / cap"] == "3 / 20"
+    assert table[2]["bracketed"] == "NO (0/3 seeds; best at an end of the grid)"
+    assert table[0]["best epoch / cap"] == "3 / 20"
     assert table[0]["bracketed"] == "yes (3/3 seeds)" and table[1]["bracketed"] == "-"
     assert table[0]["learning rate per seed"] == "0.0001, 0.0001, 0.0001" and table[1]["learning rate per seed"] == "-"
     assert summary.budgets_for(payload, "pretrained", "rotten_tomatoes") == [100]
@@ -233,7 +245,7 @@ def test_protocol_table_shows_every_seed_and_brackets_only_at_all_seeds():
     assert row["bracketed"] is False and row["bracketed_seeds"] == 2  # seed 1 was not bracketed
     line, = summary.protocol_table([row])
     assert line["learning rate per seed"] == "0.001, 0.0003, 0.001"
-    assert line["bracketed"] == "NO (2/3 seeds; edge or tie)"
+    assert line["bracketed"] == "NO (2/3 seeds; best at an end of the grid)"
     # a learning rate searched once (seed 0) and reused: its one flag is not counted as three searches
     reused = {"learning_rate": 3e-5, "bracketed": True}
     payload = _payload(

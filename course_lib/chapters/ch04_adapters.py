@@ -11,27 +11,29 @@ from pathlib import Path
 
 from course_lib.env import REPO_ROOT
 from course_lib.experiments.encoder_transfer import config_for  # noqa: F401  (chapter 4 runs with chapter 1's settings)
-from course_lib.results import read_results
+from course_lib.results import read_results, results_path
 
 
 def chapter1_results(run) -> dict:
     """Chapter 1's results for the same profile, source and seed as ``run`` (chapter 4 compares itself with them).
 
-    Looked up in ``run.results_dir``, then in the committed ``book/_results`` and in ``results/``. Missing
-    everywhere: :func:`course_lib.results.read_results`'s error (run chapter 1 first). Present but from another
-    profile/source/seed: a ``ValueError`` that says which run was found.
+    Looked up under the profile's file name (:func:`course_lib.results.results_path`) in ``run.results_dir``, then
+    in the committed ``book/_results`` and in ``results/``. Missing everywhere:
+    :func:`course_lib.results.read_results`'s error (run chapter 1 first). Present but from another source or seed:
+    a ``ValueError`` that says which run was found.
     """
     chapter = "01_transfer_learning"
     candidates = []
     for d in (Path(run.results_dir), REPO_ROOT / "book" / "_results", REPO_ROOT / "results"):
-        if d.resolve() not in [c.resolve() for c in candidates] and (d / f"{chapter}.json").exists():
+        if (d.resolve() not in [c.resolve() for c in candidates]
+                and results_path(d, chapter, run.profile.name).exists()):
             candidates.append(d)
     if not candidates:
-        read_results(chapter, run.results_dir)  # raises FileNotFoundError naming what to run
+        read_results(chapter, run.results_dir, run.profile.name)  # raises FileNotFoundError naming what to run
     wanted = (run.profile.name, run.source, run.seed)
     found = []
     for d in candidates:
-        results = read_results(chapter, d)
+        results = read_results(chapter, d, run.profile.name)
         got = (results["profile"], results["source"], results["seed"])
         if got == wanted:
             return results

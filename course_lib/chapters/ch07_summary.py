@@ -19,14 +19,13 @@ The source's published numbers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from course_lib.env import REPO_ROOT
-from course_lib.results import read_results, validate
+from course_lib.results import read_results_file, results_path
 
 CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04_adapters", "05_lora",
             "06_supervised_finetuning")
@@ -90,7 +89,9 @@ def load_all(results_dir: str | Path | None = None, chapters: tuple[str, ...] = 
     each other and with them. Returns ``{chapter: payload}`` in chapter order.
     """
     results_dir = default_results_dir(results_dir)
-    missing = [c for c in chapters if not (results_dir / f"{c}.json").exists()]
+    # each profile has its own file names (course_lib.results.results_path): read the asked profile's (else fast's)
+    paths = {c: results_path(results_dir, c, profile if profile not in (None, "auto") else "fast") for c in chapters}
+    missing = [c for c, path in paths.items() if not path.exists()]
     if missing:
         raise FileNotFoundError(
             f"No results for chapter(s) {', '.join(missing)} in {results_dir.resolve()}: run "
@@ -98,7 +99,7 @@ def load_all(results_dir: str | Path | None = None, chapters: tuple[str, ...] = 
             + " first (`make chapter NB=<chapter> PROFILE=... SOURCE=...`, which writes results/; "
               "`make execute NB=<chapter>` refreshes the committed book/_results), with the same PROFILE and SOURCE "
               "as the other chapters.")
-    results = {c: read_results(c, results_dir) for c in chapters}
+    results = {c: read_results_file(path) for c, path in paths.items()}
     for key, wanted in (("profile", profile), ("source", source)):
         values = {c: r[key] for c, r in results.items()}
         distinct = sorted(set(values.values()))
@@ -238,10 +239,10 @@ def runtime_entries(results_dir: str | Path | None = None, chapters: tuple[str, 
     results_dir = default_results_dir(results_dir)
     entries = []
     for chapter in chapters:
-        path = results_dir / f"{chapter}.json"
+        path = results_path(results_dir, chapter)
         if not path.exists():
             continue
-        payload = validate(json.loads(path.read_text()))
+        payload = read_results_file(path)
         machine = payload.get("machine", {})
         entries.append({"chapter": chapter, "profile": payload["profile"], "source": payload["source"],
                         "device": payload["device"], "device_name": machine.get("gpu") or
@@ -361,7 +362,8 @@ def protocol_table(rows: list[dict]) -> list[dict]:
         lr = "-" if all(x is None for x in lrs) else ", ".join("-" if x is None else f"{x:g}" for x in lrs)
         n = len(r["seeds"])
         where = r.get("searches") or f"{r['bracketed_seeds']}/{n} seeds"
-        bracket = {None: "-", True: f"yes ({where})", False: f"NO ({where}; edge or tie)"}[r["bracketed"]]
+        bracket = {None: "-", True: f"yes ({where})",
+                   False: f"NO ({where}; best at an end of the grid)"}[r["bracketed"]]
         out.append({"method": r["label"], "mean": r["mean"], "min-max": f"{r['min']:.3f}-{r['max']:.3f}",
                     "seeds": n, "learning rate per seed": lr, "bracketed": bracket,
                     "best epoch / cap": "-" if not r["max_epochs"] else f"{r['best_epoch']} / {r['max_epochs']}",

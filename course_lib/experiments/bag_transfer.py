@@ -16,7 +16,7 @@ from torch import nn
 
 from course_lib.config import EVAL_BATCH_SIZE, Profile
 from course_lib.data.loaders import Sizes
-from course_lib.env import cache_dir
+from course_lib.env import cache_dir, publish
 from course_lib.experiments.encoder_transfer import checkpoint_path, settings_digest
 from course_lib.nn.classic import TextClassifier
 from course_lib.nn.lora import apply_lora
@@ -71,22 +71,19 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
 
     Returns ``(model, history)``; ``history`` is ``None`` when the checkpoint came from the cache.
     """
-    import os
-
     path = text_classifier_checkpoint(run, cfg, data)
     torch.manual_seed(run.seed)  # the same start point whether or not the checkpoint is then loaded over it
     model = TextClassifier(data.embeddings, num_labels=len(data.news_labels), hidden=cfg.hidden,
                            pad_index=data.vocab.pad_index)
     if path.exists():  # published only when training finished (below): an interrupted run left nothing here
         return load_weights(model, path), None
-    # the training loop writes its best weights after every improving epoch: train into a private file and publish
-    # it under the shared name only when training is done
-    private = path.with_name(f"{path.stem}.{os.getpid()}.training.safetensors")
-    history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
-                               learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience, checkpoint=private,
-                               head_name="fc2", desc="news pretraining")
-    os.replace(private, path)
+    # the training loop writes its best weights after every improving epoch: it writes them to the staging file, which
+    # takes the shared name only when training is done
+    with publish(path) as staging:
+        history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
+                                   data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
+                                   learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience,
+                                   checkpoint=staging, head_name="fc2", desc="news pretraining")
     return model, history
 
 

@@ -19,7 +19,7 @@ from course_lib.data import loaders
 from course_lib.data.loaders import Sizes, label_names, load_text_classification
 from course_lib.data.text import TextPipeline, Vocab, vocab_from_words
 from course_lib.data.vectors import WordVectors, get_word_vectors
-from course_lib.env import cache_dir
+from course_lib.env import cache_dir, cache_key, publish
 from course_lib.experiments.protocol import encode_correct
 from course_lib.nn.adapters import add_adapters
 from course_lib.nn.encoder import TransformerClassifier, TransformerConfig
@@ -142,19 +142,17 @@ def checkpoint_path(run: Run, name: str):
 
 
 def settings_digest(run: Run, *settings) -> str:
-    """A short digest of ``settings`` and of the offline data files: part of cached weights' names.
+    """A short :func:`~course_lib.env.cache_key` of ``settings`` and of the offline data files: part of cached
+    weights' names.
 
     Everything that shapes cached weights besides profile, source and seed goes in (the settings, and offline the
     sha256 of the packaged data files and the format of the files built from them), so that a changed setting or
     corpus never loads a stale checkpoint.
     """
-    import hashlib
-
     data_key = ""
     if run.source == "offline":
-        data_key = loaders.OFFLINE_FORMAT + "".join(f.sha256 for f in loaders.PACKAGE_FILES.values())
-    key = "|".join(map(repr, settings)) + data_key
-    return hashlib.sha256(key.encode()).hexdigest()[:10]
+        data_key = (loaders.OFFLINE_FORMAT, [f.sha256 for f in loaders.PACKAGE_FILES.values()])
+    return cache_key(*settings, data_key, length=10)
 
 
 def news_checkpoint(run: Run, cfg: TransferConfig):
@@ -169,22 +167,17 @@ def news_checkpoint(run: Run, cfg: TransferConfig):
 def pretrain_on_news(run: Run, data: TransferData, cfg: TransferConfig) -> tuple[TransformerClassifier, History]:
     """Train the 4-class news classifier and publish its best weights at :func:`news_checkpoint`.
 
-    Training writes to a private file that is moved into place only when training is done, so a chapter that
-    loads the shared file at the same time (chapters 4 and 5 under parallel nbval) never sees a half-trained model.
+    Training writes to a staging file (:func:`~course_lib.env.publish`) that takes the shared name only when training
+    is done, so a chapter that loads the shared file at the same time (chapters 4 and 5 under parallel nbval) never
+    sees a half-trained model, and an interrupted run leaves nothing that looks finished.
     """
-    import os
-    import shutil
-
     torch.manual_seed(run.seed)
     model = new_model(data, cfg, num_labels=len(data.news_labels))
-    private = checkpoint_path(run, f"news_pretrain-{os.getpid()}")
-    history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
-                               data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
-                               learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience, checkpoint=private,
-                               mixed_precision=cfg.mixed_precision, desc="news pretraining")
-    staged = news_checkpoint(run, cfg).with_suffix(f".{os.getpid()}.tmp")
-    shutil.move(private, staged)
-    os.replace(staged, news_checkpoint(run, cfg))  # atomic on one file system
+    with publish(news_checkpoint(run, cfg)) as staging:
+        history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
+                                   data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
+                                   learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience,
+                                   checkpoint=staging, mixed_precision=cfg.mixed_precision, desc="news pretraining")
     return model, history
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -41,7 +40,7 @@ from course_lib import hub, precision
 from course_lib.config import Profile, check_source
 from course_lib.data.corpora import load_corpus
 from course_lib.data.loaders import corpus_digest
-from course_lib.env import cache_dir, quiet_hf, seed_everything, show_progress
+from course_lib.env import cache_dir, cache_key, publish, quiet_hf, seed_everything, show_progress
 from course_lib.train.hf_trainer import quiet_trainer
 
 REFERENCE_HUB_ID = hub.BERT_UNCASED
@@ -132,9 +131,10 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
     template = base_tokenizer(source)
     folder = None
     if cache:
-        key = _digest("\n".join(texts), vocab_size, vocab_digest(template), tokenizers.__version__)
-        folder = cache_dir("tokenizers", f"wordpiece-{vocab_size}-{key[:16]}")
-        if (folder / "tokenizer.json").exists():
+        text_sha = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+        key = cache_key(text_sha, vocab_size, vocab_digest(template), tokenizers.__version__)
+        folder = cache_dir("tokenizers") / f"wordpiece-{vocab_size}-{key}"
+        if folder.is_dir():  # published whole (below), so a folder that exists is complete
             with quiet_hf():
                 return AutoTokenizer.from_pretrained(folder)
 
@@ -146,28 +146,14 @@ def train_tokenizer(texts, vocab_size: int, source: str, batch_size: int = 1000,
         tokenizer = template.train_new_from_iterator(batches(), vocab_size=vocab_size, length=len(texts),
                                                       show_progress=show_progress())
     if folder is not None:
-        staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-        tokenizer.save_pretrained(staging)
-        for f in staging.iterdir():  # tokenizer.json last, so that a half-written folder is never read
-            if f.name != "tokenizer.json":
-                f.replace(folder / f.name)
-        (staging / "tokenizer.json").replace(folder / "tokenizer.json")
-        staging.rmdir()
+        with publish(folder) as staging:
+            tokenizer.save_pretrained(staging)
     return tokenizer
 
 
 def vocab_digest(tokenizer) -> str:
     """sha256 of a tokenizer's vocabulary (token -> id, sorted): two tokenizers with the same digest split alike."""
     return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode("utf-8")).hexdigest()
-
-
-def _digest(*parts) -> str:
-    """sha256 over the parts (strings as they are, anything else as JSON): the course's cache keys."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update((part if isinstance(part, str) else json.dumps(part, sort_keys=True)).encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ 3. tokenize and group
@@ -609,8 +595,8 @@ def reference_key(cfg: MLMConfig, seed: int, profile: str, corpus: str, vocab: s
     import transformers
 
     weights = sorted((f.name, f.stat().st_size) for f in hub.minilm_dir().iterdir() if f.suffix == ".safetensors")
-    return _digest(REFERENCE_FORMAT, asdict(cfg), seed, profile, corpus, vocab, weights, torch.__version__,
-                   transformers.__version__)
+    return cache_key(REFERENCE_FORMAT, asdict(cfg), seed, profile, corpus, vocab, weights, torch.__version__,
+                     transformers.__version__)
 
 
 def reference_inputs(cfg: MLMConfig):
@@ -632,8 +618,8 @@ def reference_model_dir(source: str, seed: int = 0, *, profile: Profile | str) -
     cfg = config_for(profile)
     corpus, tokenizer = reference_inputs(cfg)
     key = reference_key(cfg, seed, profile.name, corpus_digest(corpus), vocab_digest(tokenizer))
-    out = cache_dir("models", f"mlm-reference-{profile.name}-seed{seed}-{key[:16]}")
-    if (out / "COMPLETE").exists():
+    out = cache_dir("models") / f"mlm-reference-{profile.name}-seed{seed}-{key}"
+    if out.is_dir():  # published whole by build_reference, so a folder that exists is complete
         return str(out)
     build_reference(out, cfg, seed, corpus, tokenizer)
     return str(out)
@@ -672,17 +658,11 @@ def build_reference(out: Path, cfg: MLMConfig, seed: int = 0, corpus=None, token
             "label": REFERENCE_LABEL.format(steps=cfg.reference_steps), "steps": cfg.reference_steps,
             "seed": seed, "config": asdict(cfg), "vocab_sha256": vocab_digest(tokenizer),
             "validation_perplexity": result.perplexity_after, "build_seconds": time.perf_counter() - start}
-    tmp_out = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    tmp_out.mkdir(parents=True, exist_ok=True)
-    with quiet_hf():
-        model.save_pretrained(tmp_out)
-        tokenizer.save_pretrained(tmp_out)
-    (tmp_out / "STAND_IN.md").write_text(f"# {meta['label']}\n\n```json\n{json.dumps(meta, indent=2)}\n```\n")
-    (tmp_out / "stand_in.json").write_text(json.dumps(meta, indent=2))
-    for f in tmp_out.iterdir():
-        f.replace(out / f.name)
-    tmp_out.rmdir()
-    (out / "COMPLETE").write_text("ok")
+    with publish(out) as staging, quiet_hf():
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "STAND_IN.md").write_text(f"# {meta['label']}\n\n```json\n{json.dumps(meta, indent=2)}\n```\n")
+        (staging / "stand_in.json").write_text(json.dumps(meta, indent=2))
     print(f"... done in {meta['build_seconds']:.0f} s", flush=True)
     return meta
 

@@ -5,8 +5,9 @@ comparison of the book follows these rules, and this module holds the code for e
 
 1. **Learning rate bracketed.** Each strategy's learning rate is picked on validation from a grid that is widened
    while the best value sits on an edge (:func:`search_learning_rate`), up to a stated number of widenings. The grid
-   tried, the validation scores and whether the chosen value is *bracketed* (better than a neighbour on each side)
-   are recorded. An unbracketed learning rate may be the reason a strategy loses: no ranking is stated from it.
+   tried, the validation scores and whether the chosen value is *bracketed* (both ends of the grid scored lower
+   than the best, :func:`is_bracketed`) are recorded. An unbracketed learning rate may be the reason a strategy
+   loses: no ranking is stated from it.
 2. **Converged.** Training stops when validation stops improving (patience) under an epoch cap; a chosen run whose
    best epoch is the cap is recorded as ``capped`` (it might still have improved) and no ranking is stated from it
    (:func:`rankable`).
