@@ -11,8 +11,9 @@ returned :class:`Run`, so chapters contain no scattered ``if FAST:`` branches.
   ``offline``; ``hub`` without a network fails within seconds, naming ``SOURCE=offline``.
 
 Caps for rehearsals (``make rehearse-full``): ``COURSE_LIB_MAX_STEPS`` and ``COURSE_LIB_MAX_EXAMPLES`` (positive
-integers, unset = no cap) are read by :class:`Profile` when it is made. A chapter's ``config_for`` passes its
-step counts through :meth:`Profile.cap_steps` and its dataset sizes through :meth:`Profile.cap_examples`, so a
+integers, unset = no cap) are read by :class:`Profile` when it is made. A chapter's ``config_for`` passes its config
+through :meth:`Profile.capped_config` (step counts through :meth:`Profile.cap_steps`, dataset sizes through
+:meth:`Profile.cap_examples`), so a
 ``PROFILE=full`` run can prove its code path in minutes; the chapter banner then says that the run was capped
 (:meth:`Profile.caps_note`), so capped numbers are never mistaken for the full run's.
 """
@@ -30,6 +31,7 @@ from course_lib.env import (
     default_device,
     hub_status,
     int_limit,
+    pin_one_gpu,
     seed_everything,
     set_offline_env,
     show_progress,
@@ -115,6 +117,38 @@ class Profile:
     def cap_examples(self, examples: int | None) -> int | None:
         """``examples`` (a split size; ``None`` = all) cut to :attr:`max_examples`."""
         return _cap(examples, self.max_examples)
+
+    def capped_config(self, cfg: T, *, steps: tuple[str, ...] = (), examples: tuple[str, ...] = ()) -> T:
+        """The config dataclass ``cfg`` with this profile's rehearsal caps applied (``cfg`` itself without caps).
+
+        Every field with a ``capped(limit)`` method (:class:`course_lib.data.loaders.Sizes`) is capped at
+        :attr:`max_examples`; the fields named in ``steps`` (epochs or optimizer steps) go through :meth:`cap_steps`
+        and those in ``examples`` (counts of lines, blocks or texts) through :meth:`cap_examples`. A count of
+        ``None`` or below 0 (``max_steps=-1``: "no limit, use epochs") becomes the cap itself. Each chapter's
+        ``config_for`` ends with this call, so a capped ``PROFILE=full`` rehearsal runs the full settings everywhere
+        except in these counts.
+        """
+        import dataclasses
+
+        if not self.capped:
+            return cfg
+        names = {f.name for f in dataclasses.fields(cfg)}
+        unknown = sorted((set(steps) | set(examples)) - names)
+        if unknown:
+            raise ValueError(f"{type(cfg).__name__} has no field(s) {', '.join(unknown)} to cap")
+        changes: dict[str, Any] = {}
+        for name in names:
+            value = getattr(cfg, name)
+            if callable(getattr(value, "capped", None)):
+                changes[name] = value.capped(self.max_examples)
+            elif name in steps or name in examples:
+                count = None if value is None or value < 0 else value
+                if isinstance(count, float):  # fractional epochs (the MLM Trainer): keep the fraction under the cap
+                    cap = self.max_steps if name in steps else self.max_examples
+                    changes[name] = count if cap is None else min(count, float(cap))
+                else:
+                    changes[name] = self.cap_steps(count) if name in steps else self.cap_examples(count)
+        return dataclasses.replace(cfg, **changes)
 
     def caps_note(self) -> str:
         """One line for the banner: empty without caps, else the caps and that the numbers are not the profile's."""
@@ -220,6 +254,7 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
     source, reason = resolve_source(SOURCE)
     if not isinstance(SEED, int) or isinstance(SEED, bool):
         raise ValueError(f"SEED must be an integer, got {SEED!r}")
+    gpu_note = pin_one_gpu()  # before anything starts CUDA: every chapter trains on one GPU
     seed_everything(SEED)
     if not show_progress():  # a rendered page shows results, not the progress bars of loading and mapping data
         import datasets
@@ -232,6 +267,8 @@ def start_chapter(chapter: str, PROFILE: str = "fast", SOURCE: str = "auto", SEE
     results_dir = Path(RESULTS_DIR or os.environ.get("COURSE_LIB_RESULTS_DIR") or REPO_ROOT / "results")
     run = Run(chapter=chapter, profile=profile, source=source, seed=SEED, results_dir=results_dir,
               device=default_device(), reason=reason)
+    if run.device == "cuda" and gpu_note:
+        run.reason = f"{run.reason} | {gpu_note}"
     if not quiet:
         print(run.banner())
     return run

@@ -8,7 +8,8 @@ The bottom layer of ``course_lib``: it imports nothing from the package, and eve
   the messages named in :data:`QUIET_MESSAGES`; every other warning stays visible.
 - :func:`publish`: the one way to put something into the cache atomically (staged under a unique name, renamed when
   complete); :func:`cache_key`: the one way to name a cached thing by every input that shapes it.
-- :func:`seed_everything`, :func:`default_device` (the one device decision), :func:`machine_summary`.
+- :func:`seed_everything`, :func:`default_device` (the one device decision), :func:`pin_one_gpu` (one GPU per
+  process, so ``transformers.Trainer`` never spreads a batch over several), :func:`machine_summary`.
 - :func:`int_limit`: the caps ``COURSE_LIB_MAX_STEPS`` / ``COURSE_LIB_MAX_EXAMPLES`` read by
   :class:`course_lib.config.Profile`.
 - :func:`hub_status` / :func:`set_offline_env`: can the Hugging Face Hub be reached; tell the libraries it cannot.
@@ -230,6 +231,30 @@ def default_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def pin_one_gpu() -> str:
+    """Make this process train on one GPU; returns a note for the chapter banner (``""`` when there is none).
+
+    On a machine with several GPUs, ``transformers.Trainer`` (chapters 3 and 6) would spread every batch over all of
+    them with ``nn.DataParallel`` (it counts the visible GPUs), multiplying the effective batch size, while the
+    chapters' own loops use one GPU. The course's decision is one GPU everywhere: unless ``CUDA_VISIBLE_DEVICES`` is
+    set already, or the process was started by ``accelerate launch``/``torchrun`` (``WORLD_SIZE`` set: one GPU per
+    process already), it is set to ``0`` before CUDA starts. Set ``CUDA_VISIBLE_DEVICES`` yourself to choose
+    another GPU. If CUDA had already started in this process with several GPUs visible, nothing can be pinned any
+    more: the note says so.
+    """
+    if os.environ.get("WORLD_SIZE") or "CUDA_VISIBLE_DEVICES" in os.environ:
+        return ""
+    import torch
+
+    if torch.cuda.is_initialized():
+        n = torch.cuda.device_count()
+        return (f"WARNING: {n} GPUs visible and CUDA already started in this process: the Trainer chapters will "
+                "spread each batch over all of them (nn.DataParallel). Restart the kernel to train on one GPU, or "
+                "set CUDA_VISIBLE_DEVICES before starting it") if n > 1 else ""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0"
+    return "one GPU: CUDA_VISIBLE_DEVICES=0 (set CUDA_VISIBLE_DEVICES yourself to choose another)"
 
 
 def int_limit(variable: str) -> int | None:

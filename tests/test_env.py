@@ -1,6 +1,7 @@
 """course_lib.env: atomic publishing, cache keys, named quiet messages, the device decision, integer caps."""
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -147,3 +148,27 @@ def test_int_limit_names_the_variable(monkeypatch, raw):
     monkeypatch.setenv("COURSE_LIB_TEST_LIMIT", raw)
     with pytest.raises(ValueError, match="COURSE_LIB_TEST_LIMIT must be a positive integer"):
         env.int_limit("COURSE_LIB_TEST_LIMIT")
+
+
+def test_pin_one_gpu_sets_one_device_unless_told_otherwise(monkeypatch):
+    """Trainer would spread a batch over every visible GPU (nn.DataParallel): the course pins one before CUDA starts."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert "CUDA_VISIBLE_DEVICES=0" in env.pin_one_gpu() and os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # the learner's own choice stays
+    assert env.pin_one_gpu() == "" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # accelerate launch / torchrun: one GPU per process already
+    assert env.pin_one_gpu() == "" and "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_pin_one_gpu_warns_when_cuda_started_with_several(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    note = env.pin_one_gpu()
+    assert note.startswith("WARNING: 4 GPUs visible") and "Restart the kernel" in note
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ

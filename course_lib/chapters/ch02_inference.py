@@ -238,10 +238,11 @@ class SentimentConfig:
 
 def config_for(profile: Profile) -> SentimentConfig:
     """Chapter 2's settings: the in-chapter sentiment head (offline)."""
-    return profile.pick(fast=SentimentConfig(n_train=320, n_validation=80, n_test=300, max_length=256, epochs=200,
+    cfg = profile.pick(fast=SentimentConfig(n_train=320, n_validation=80, n_test=300, max_length=256, epochs=200,
                                              learning_rate=2e-2),
                         full=SentimentConfig(n_train=5000, n_validation=500, n_test=2000, max_length=256,
                                              epochs=200, learning_rate=2e-2))
+    return profile.capped_config(cfg, steps=("epochs",), examples=("n_train", "n_validation", "n_test"))
 
 
 class BertMeanPoolForSequenceClassification(BertPreTrainedModel):

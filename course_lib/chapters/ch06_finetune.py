@@ -50,12 +50,13 @@ def config_for(profile: Profile) -> FinetuneConfig:
     """``fast``: 600 training texts cut at 64 tokens, 1 epoch: about half a minute on a 2-core CPU (the source used
     1,000 reviews at 512 tokens; offline the texts are BBC News articles of a few hundred words, so the encoder
     reads only their opening). ``full``: a large subset of Yelp on a GPU."""
-    return profile.pick(
+    cfg = profile.pick(
         fast=FinetuneConfig(sizes=Sizes(train=600, validation=100, test=300), max_length=64, batch_size=16,
                             epochs=1, learning_rate=1e-4),
         full=FinetuneConfig(sizes=Sizes(train=100_000, validation=5_000, test=None), max_length=256,
                             batch_size=32, epochs=3, learning_rate=3e-5, mixed_precision="bf16"),
     )
+    return profile.capped_config(cfg, steps=("epochs",))
 
 
 def load_ratings(run: Run, cfg: FinetuneConfig):

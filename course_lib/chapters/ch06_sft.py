@@ -80,7 +80,7 @@ def config_for(profile: Profile) -> SFTSettings:
     """``fast``: LoRA, 16 steps on short sequences (CPU), every held-out question answered with 32 new tokens at
     most; ``no_repeat_ngram_size=3`` stops the loops a barely tuned model falls into. ``full``: the source's full
     fine-tuning (GPU)."""
-    return profile.pick(
+    cfg = profile.pick(
         fast=SFTSettings(sizes=Sizes(train=None, validation=32, test=None), max_length=96, batch_size=8,
                          max_steps=16, num_train_epochs=1, learning_rate=1e-3, use_lora=True, max_new_tokens=32,
                          no_repeat_ngram_size=3),
@@ -89,6 +89,7 @@ def config_for(profile: Profile) -> SFTSettings:
                          no_repeat_ngram_size=3,
                          activation_checkpointing=True, mixed_precision="bf16"),
     )
+    return profile.capped_config(cfg, steps=("max_steps", "num_train_epochs"))
 
 
 def load_causal_lm(run: Run, cfg: SFTSettings):

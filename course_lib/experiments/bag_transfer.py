@@ -53,10 +53,11 @@ class LoRAExperimentConfig:
 
 def config_for(profile: Profile) -> LoRAExperimentConfig:
     """``fast``: seconds per run on a CPU. ``full``: more epochs; with ``SOURCE=hub`` MNIST -> EMNIST letters."""
-    return profile.pick(
+    cfg = profile.pick(
         fast=LoRAExperimentConfig(),
         full=LoRAExperimentConfig(pretrain_epochs=20, epochs=50, image_sizes=Sizes(train=None), image_epochs=20,
                                   image_pretrain_epochs=10, image_batch_size=128, patience=6))
+    return profile.capped_config(cfg, steps=("pretrain_epochs", "epochs", "image_pretrain_epochs", "image_epochs"))
 
 
 def text_classifier_checkpoint(run, cfg: "LoRAExperimentConfig", data) -> Path:

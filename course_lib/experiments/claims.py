@@ -186,11 +186,15 @@ def run_pretrained(store: RunStore, plan: Plan = PLAN, log=print) -> None:
     from course_lib.experiments import pretrained
 
     path = pretrained.minilm_path(SOURCE)
-    # the searches first; then, budget by budget, each strategy at every seed (a strategy with all its seeds is a
-    # usable comparison even if the run is stopped before the next one)
-    todo = [(t, plan.tuning_budget, 0, name) for t in plan.pretrained_tasks for name in plan.pretrained_strategies]
-    todo += [(t, b, s, name) for t in plan.pretrained_tasks for b in plan.pretrained_budgets
-             for name in plan.pretrained_strategies for s in plan.seeds if (b, s) != (plan.tuning_budget, 0)]
+    # task by task: the searches first, then the tuning budget's other seeds, then the other budgets (smallest
+    # first), each strategy at every seed (a strategy with all its seeds is a usable comparison even if the run is
+    # stopped before the next one)
+    budgets = [plan.tuning_budget] + sorted(b for b in plan.pretrained_budgets if b != plan.tuning_budget)
+    todo = []
+    for t in plan.pretrained_tasks:
+        todo += [(t, plan.tuning_budget, 0, name) for name in plan.pretrained_strategies]
+        todo += [(t, b, s, name) for b in budgets for name in plan.pretrained_strategies for s in plan.seeds
+                 if (b, s) != (plan.tuning_budget, 0)]
     progress = Progress(len(todo), log)
     for task, budget, seed, name in todo:
         start = time.perf_counter()

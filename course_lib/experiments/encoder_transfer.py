@@ -76,7 +76,7 @@ def config_for(profile: Profile) -> TransferConfig:
     trains until validation accuracy has not improved for ``patience`` epochs, under a cap of ``finetune_epochs``
     that the chosen runs do not reach (a run that does is recorded as capped).
     """
-    return profile.pick(
+    cfg = profile.pick(
         fast=TransferConfig(
             news_sizes=Sizes(train=3000, validation=300, test=1000),
             sentiment_sizes=Sizes(train=500, validation=300, test=2000),
@@ -89,6 +89,7 @@ def config_for(profile: Profile) -> TransferConfig:
             learning_rates={k: v / 2 for k, v in FAST_LEARNING_RATES.items()}, patience=4,
             mixed_precision="bf16"),
     )
+    return profile.capped_config(cfg, steps=("pretrain_epochs", "finetune_epochs"))
 
 
 @dataclass

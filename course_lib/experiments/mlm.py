@@ -85,7 +85,7 @@ def config_for(profile: Profile) -> MLMConfig:
     fill-mask answers depend on the context either (trial runs, not part of
     the chapter; the chapter measures where the fast run's gain comes from).
     """
-    return profile.pick(
+    cfg = profile.pick(
         fast=MLMConfig(vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                        intermediate_size=512, block_size=64, batch_size=32, epochs=2, learning_rate=1e-3,
                        warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, max_train_lines=2000,
@@ -95,6 +95,8 @@ def config_for(profile: Profile) -> MLMConfig:
                        warmup_ratio=0.06, max_train_blocks=None, max_eval_blocks=None, max_train_lines=None,
                        max_eval_lines=None, reference_steps=5000, reference_learning_rate=1e-4),
     )
+    return profile.capped_config(cfg, steps=("epochs", "reference_steps"),
+                                  examples=("max_train_lines", "max_eval_lines", "max_train_blocks", "max_eval_blocks"))
 
 
 # ---------------------------------------------------------------------------------------------- 1. the corpus
