@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from course_lib import hub_ids
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROBE_MODEL = "openai-community/gpt2"  # any small public repo: its API answer proves we reached the real hub
+PROBE_MODEL = hub_ids.PROBE_MODEL  # any small public repo: its API answer proves we reached the real hub
 
 
 def cache_dir(*parts: str) -> Path:

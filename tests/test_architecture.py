@@ -29,7 +29,7 @@ LAYERS = {
                 "exercises"},  # course_lib/__init__
 }
 # inside a layer, modules may import each other (the graph must stay acyclic); chapter modules may not
-SAME_LAYER_OK = {"base", "data", "nn", "train", "experiments", "exercises"}
+SAME_LAYER_OK = {"env", "base", "data", "nn", "train", "experiments", "exercises"}  # env: env.py reads hub_ids
 
 
 def layer_of(module: str) -> str:
@@ -37,7 +37,7 @@ def layer_of(module: str) -> str:
     if parts == ["course_lib"]:
         return "package"
     head = parts[1]
-    if head == "env":
+    if head in ("env", "hub_ids"):
         return "env"
     if head in ("config", "hub", "results", "precision"):
         return "base"
@@ -151,3 +151,28 @@ def test_the_rule_itself():
     assert "chapters" not in LAYERS["data"] | LAYERS["nn"] | LAYERS["base"] | LAYERS["tools"]
     assert LAYERS["env"] == set()
     assert "chapters" not in SAME_LAYER_OK and "chapters" not in LAYERS["experiments"]
+
+
+def test_no_hub_id_is_typed_outside_the_registry():
+    """Every Hugging Face Hub id is typed once, in course_lib/hub_ids.py: the package, the scripts, the benchmarks and
+    the chapters name them through it (a string literal that is exactly an id is a second copy)."""
+    import io
+    import re
+    import tokenize
+
+    from course_lib import hub_ids
+
+    ids = {*hub_ids.MODELS, *hub_ids.DATASETS, hub_ids.GLOVE}
+    root = PACKAGE.parent
+    found = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(root / "scripts").glob("*.py"), *(root / "benchmarks").glob("*.py")]):
+        if path.name == "hub_ids.py":
+            continue
+        for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            if tok.type == tokenize.STRING and tok.string.strip("'\"") in ids:
+                found.append(f"{path.relative_to(root)}:{tok.start[0]} {tok.string}")
+    for path in sorted((root / "book").glob("*.md")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            found += [f"{path.relative_to(root)}:{n} {m}" for m in re.findall(r"[\"']([\w.-]+/[\w.-]+)[\"']", line)
+                      if m in ids]
+    assert not found, "hub ids typed outside course_lib/hub_ids.py:\n" + "\n".join(found)

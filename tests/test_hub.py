@@ -79,3 +79,10 @@ def test_smollm2_converted_checkpoint_loads_and_is_keyed_by_what_shapes_it(tmp_c
     assert cfg.model_type == "llama" and not hasattr(cfg, "quantization_config")
     assert hub.smollm2_dir() == path  # the second call reads the cache
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # published atomically
+
+
+def test_every_registered_checkpoint_has_an_offline_entry():
+    from course_lib import hub_ids
+
+    assert set(hub.OFFLINE_MODELS) == set(hub_ids.MODELS)
+    assert set(hub.LEGACY_IDS.values()) <= set(hub_ids.MODELS)

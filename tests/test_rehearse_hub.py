@@ -28,6 +28,9 @@ def test_every_hub_id_the_library_loads_is_rehearsed():
 
     assert {info.hub_id for info in data.DATASETS.values()} | {corpora.HUB_CORPUS[0], corpora.GUANACO} \
         | set(images.HUB_IDS.values()) == set(rh.HUB_DATASETS)
+    from course_lib import hub_ids
+
+    assert set(rh.HUB_DATASETS) == set(hub_ids.DATASETS)  # the registry lists exactly what the rehearsal builds
     assert rh.HUB_DATASETS[corpora.HUB_CORPUS[0]].config == corpora.HUB_CORPUS[1]
     models = set(inference.HUB_MODELS.values()) | {mlm.REFERENCE_HUB_ID}
     for profile in (Profile("fast"), Profile("full")):

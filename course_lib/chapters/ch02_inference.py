@@ -57,11 +57,11 @@ TASKS = ("sentiment", "generation", "chat", "translation", "fill-mask", "languag
 HUB_MODELS = {
     "sentiment": hub.SST2,
     "generation": hub.GPT2,
-    "chat": "HuggingFaceTB/SmolLM2-135M-Instruct",  # an instruction model: its tokenizer has a chat template
+    "chat": hub.SMOLLM2,  # an instruction model: its tokenizer has a chat template
     "translation": hub.T5_SMALL,
     "fill-mask": hub.BERT_UNCASED,
-    "language-id": "papluca/xlm-roberta-base-language-detection",
-    "embeddings": "sentence-transformers/all-MiniLM-L6-v2",
+    "language-id": hub.LANGUAGE_ID,
+    "embeddings": hub.MINILM,
 }
 #: the chapter's generation demo: greedy and sampled continuations of one prompt (the settings table reads it)
 DEMO_DECODING = {"max_new_tokens": 110, "temperature": 0.8, "top_p": 0.9}

@@ -17,6 +17,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from course_lib import hub_ids
 from course_lib.config import check_source
 from course_lib.data.loaders import Sizes, check_count, load_raw, split_and_cap
 from course_lib.env import file_sha256, quiet_hf, show_progress
@@ -24,7 +25,7 @@ from course_lib.env import file_sha256, quiet_hf, show_progress
 # --------------------------------------------------------------------------------------------------------------
 # Chapter 3: the pretraining corpus
 
-HUB_CORPUS = ("Salesforce/wikitext", "wikitext-2-raw-v1")
+HUB_CORPUS = (hub_ids.WIKITEXT, "wikitext-2-raw-v1")
 
 
 _TAGS = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -100,7 +101,7 @@ HUMAN = "### Human:"
 ASSISTANT = "### Assistant:"
 
 
-GUANACO = "timdettmers/openassistant-guanaco"
+GUANACO = hub_ids.GUANACO
 
 
 DIALOGUE_FORMAT = f"'{HUMAN} <question>{ASSISTANT} <answer>'"

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from course_lib import hub_ids
 from course_lib.config import check_source
 from course_lib.data.loaders import Sizes
 
-HUB_IDS = {"mnist": "ylecun/mnist", "emnist_letters": "tanganke/emnist_letters"}
+HUB_IDS = {"mnist": hub_ids.MNIST, "emnist_letters": hub_ids.EMNIST_LETTERS}
 LETTERS = [chr(ord("A") + i) for i in range(26)]
 
 

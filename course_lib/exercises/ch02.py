@@ -150,11 +150,11 @@ def check_truncation_share(fn) -> bool:
         from transformers import AutoTokenizer
 
         from course_lib.data.loaders import Sizes, load_text_classification
-        from course_lib.hub import checkpoint
+        from course_lib.hub import MINILM, checkpoint
 
         texts = list(load_text_classification("imdb", "offline", Sizes(train=1, validation=1, test=300))
                      ["test"]["text"])
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint("sentence-transformers/all-MiniLM-L6-v2", "offline"))
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint(MINILM, "offline"))
         for max_length in (128, 256):
             want = _truncation_reference(texts, tokenizer, max_length)
             got = dict(fn(texts, tokenizer, max_length))

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from course_lib import hub_ids
 from course_lib.config import EVAL_BATCH_SIZE
 from course_lib.env import cache_dir, quiet_hf
 from course_lib.experiments.protocol import encode_correct
@@ -41,7 +42,7 @@ from course_lib.nn.params import count_parameters
 from course_lib.nn.pooling import masked_mean
 from course_lib.train.classifier import evaluate, feature_loader, head_inputs, train_classifier
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM = hub_ids.MINILM
 STRATEGIES = ("scratch", "full_finetune", "linear_probe", "partial_unfreeze", "adapters", "lora")
 LABELS = {"scratch": "MiniLM architecture from scratch", "full_finetune": "MiniLM fine-tuned",
           "linear_probe": "MiniLM linear probe", "partial_unfreeze": "MiniLM top 2 layers unfrozen",
