@@ -19,6 +19,7 @@ from torch import nn
 
 from course_lib.grading import run_check
 from course_lib.nn.adapters import FeatureAdapter, add_adapters
+from course_lib.nn.lora import apply_lora
 
 DIGITS_SEED = 0  # the shuffle that splits the digits into train and test halves
 PRETRAIN_STEPS, PRETRAIN_LEARNING_RATE = 300, 1e-2
@@ -186,16 +187,29 @@ def sweep_point_check(fn, reference, sizes: tuple[int, ...], what: str, protocol
     return check
 
 
-@lru_cache(maxsize=8)
-def _adapter_expected(bottleneck: int, seed: int, steps: int, learning_rate: float) -> tuple[float, float]:
-    """Exercise 4.2's reference run: (test accuracy, training accuracy), computed once per process."""
+@lru_cache(maxsize=16)
+def wrapped_reference_run(wrapper: str, size: int, seed: int, steps: int, learning_rate: float) -> tuple[float, float]:
+    """The reference run of a sweep exercise (4.2: ``wrapper="adapters"``, ``size`` the bottleneck; 5.3:
+    ``"lora"``, ``size`` the rank, ``lora_alpha = r``): the pretrained task-A MLP, a new 5-class ``fc3``, the wrapper
+    on ``fc1`` and ``fc2``, trained on task B. Returns (test accuracy, training accuracy), computed once per
+    process."""
     _, task = digits_tasks()
     model = pretrained_digits_mlp()  # built before seeding: the learner copies a model that exists
     torch.manual_seed(seed)
     model.fc3 = nn.Linear(model.fc3.in_features, 5)
-    add_adapters(model, ["fc1", "fc2"], bottleneck, modules_to_save=["fc3"])
+    if wrapper == "adapters":
+        add_adapters(model, ["fc1", "fc2"], size, modules_to_save=["fc3"])
+    elif wrapper == "lora":
+        apply_lora(model, ["fc1", "fc2"], r=size, lora_alpha=size, modules_to_save=["fc3"])
+    else:
+        raise ValueError(f"wrapper must be 'adapters' or 'lora', got {wrapper!r}")
     _train(model, task, steps, learning_rate)
     return _accuracy(model, task.x_test, task.y_test), _accuracy(model, task.x_train, task.y_train)
+
+
+def _adapter_expected(bottleneck: int, seed: int, steps: int, learning_rate: float) -> tuple[float, float]:
+    """Exercise 4.2's reference run (:func:`wrapped_reference_run` with adapters)."""
+    return wrapped_reference_run("adapters", bottleneck, seed, steps, learning_rate)
 
 
 def check_adapter_accuracy(fn) -> bool:

@@ -13,15 +13,14 @@ import torch
 from torch import nn
 
 from course_lib.exercises.ch04 import (
-    _accuracy,
     _train,
     digits_tasks,
     pretrained_digits_mlp,
     single_thread,
     sweep_point_check,
+    wrapped_reference_run,
 )
 from course_lib.grading import close, run_check
-from course_lib.nn.lora import apply_lora
 
 
 def check_rank_for_energy(fn) -> bool:
@@ -96,16 +95,9 @@ def check_update_energy(fn) -> bool:
         return run_check("5.2", check)
 
 
-@lru_cache(maxsize=8)
 def _lora_expected(r: int, seed: int, steps: int, learning_rate: float) -> tuple[float, float]:
-    """Exercise 5.3's reference run: (test accuracy, training accuracy), computed once per process."""
-    _, task = digits_tasks()
-    model = pretrained_digits_mlp()  # built before seeding: the learner copies a model that exists
-    torch.manual_seed(seed)
-    model.fc3 = nn.Linear(model.fc3.in_features, 5)
-    apply_lora(model, ["fc1", "fc2"], r=r, lora_alpha=r, modules_to_save=["fc3"])
-    _train(model, task, steps, learning_rate)
-    return _accuracy(model, task.x_test, task.y_test), _accuracy(model, task.x_train, task.y_train)
+    """Exercise 5.3's reference run (:func:`course_lib.exercises.ch04.wrapped_reference_run` with LoRA)."""
+    return wrapped_reference_run("lora", r, seed, steps, learning_rate)
 
 
 def check_lora_accuracy(fn) -> bool:
