@@ -121,31 +121,6 @@ def test_train_classifier_stops_after_patience_epochs_without_improvement(tmp_pa
     assert len(hist.val_accuracy) == 5 and hist.best_epoch == 3  # an improvement resets the count
 
 
-def test_train_classifier_gives_the_head_its_own_learning_rate(tmp_path, monkeypatch):
-    created = []
-
-    class RecordingAdamW(torch.optim.AdamW):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
-    # the body's learning rate is 0: it must not move, while the head (learning rate 1e-2) does
-    model, _, snapshots = toy_run(tmp_path, monkeypatch, [0.5, 0.9], epochs=2, learning_rate=0.0,
-                                  head_learning_rate=1e-2)
-    (optimizer,) = created
-    head_ids = {id(p) for p in model.classifier.parameters()}
-    by_lr = {g["initial_lr"]: {id(p) for p in g["params"]} for g in optimizer.param_groups}
-    assert by_lr[1e-2] == head_ids and not by_lr[0.0] & head_ids
-    start, final = snapshots[0], model.state_dict()
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert all(torch.equal(final[k], start[k]) for k in trainable if not k.startswith("classifier"))
-    assert not torch.equal(final["classifier.weight"], start["classifier.weight"])
-
-
-# --- train_classifier under two processes ------------------------------------------------------------------------
-
-
 def two_process_worker(out_dir: str):
     """One of two processes started by ``accelerate.debug_launcher`` (see the test below): trains the toy classifier
     and writes what it saw to ``rank<i>.json`` and its final weights to ``final-<i>.safetensors``."""

@@ -136,7 +136,7 @@ def load_digit_tasks(sizes: Sizes = Sizes(), seed: int = 0,
     return tasks[0], tasks[1]
 
 
-def _hub_images(hub_id: str, transpose: bool = False, label_offset: int = 0):
+def _hub_images(hub_id: str, transpose: bool = False):
     from datasets import load_dataset
 
     ds = load_dataset(hub_id)
@@ -145,7 +145,7 @@ def _hub_images(hub_id: str, transpose: bool = False, label_offset: int = 0):
         imgs = np.stack([np.asarray(im, dtype=np.float32) for im in ds[split]["image"]]) / 255.0  # (N, 28, 28)
         if transpose:
             imgs = imgs.transpose(0, 2, 1)
-        out[split] = (to_32x32(imgs), torch.as_tensor(ds[split]["label"]) - label_offset)
+        out[split] = (to_32x32(imgs), torch.as_tensor(ds[split]["label"]))
     return out
 
 

@@ -84,7 +84,7 @@ def load_news_text_classifier(run, data, cfg: LoRAExperimentConfig):
         history = train_classifier(model, data.loader("news", "train", cfg.batch_size, run.seed),
                                    data.loader("news", "validation", EVAL_BATCH_SIZE), epochs=cfg.pretrain_epochs,
                                    learning_rate=cfg.pretrain_learning_rate, patience=cfg.patience,
-                                   checkpoint=staging, head_name="fc2", desc="news pretraining")
+                                   checkpoint=staging, desc="news pretraining")
     return model, history
 
 
@@ -120,7 +120,7 @@ def train_bag_strategy(run, data, cfg: LoRAExperimentConfig, name: str, model, *
     history = train_classifier(model, data.loader("sentiment", "train", cfg.batch_size, run.seed),
                                data.loader("sentiment", "validation", EVAL_BATCH_SIZE), epochs=cfg.epochs,
                                learning_rate=lr, patience=cfg.patience, checkpoint=checkpoint_path(run, name),
-                               head_name="fc2", desc=name, log=log)
+                               desc=name, log=log)
     return history, evaluate(model, data.loader("sentiment", "test", EVAL_BATCH_SIZE))["accuracy"]
 
 

@@ -192,13 +192,6 @@ def load_news_pretrained(run: Run, data: TransferData, cfg: TransferConfig) -> T
     return load_weights(model, path)
 
 
-def pretrained_with_new_head(run: Run, data: TransferData, cfg: TransferConfig) -> TransformerClassifier:
-    """The news-pretrained encoder with a fresh 2-class head (loading first, then ``replace_head``)."""
-    model = load_news_pretrained(run, data, cfg)
-    model.replace_head(num_labels=len(data.sentiment_labels))
-    return model
-
-
 def build_strategy(name: str, run: Run, data: TransferData, cfg: TransferConfig) -> TransformerClassifier:
     """The model that strategy ``name`` starts from, with exactly its parameters left trainable.
 

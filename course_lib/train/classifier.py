@@ -38,7 +38,6 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)
     best_epoch: int = 0
     max_epochs: int = 0  # the epoch cap the loop ran under
-    examples_per_second: float = 0.0
     step_loss: list[float] = field(default_factory=list)  # every optimizer step (train_native keeps it)
 
     @property
@@ -190,17 +189,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = Tr
 def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, *, epochs: int,
                      learning_rate: float, checkpoint: str | os.PathLike, weight_decay: float = 0.01, patience: int = 3,
                      max_grad_norm: float = 1.0, mixed_precision: str = "no", log: Callable[[str], None] = print,
-                     desc: str = "train", head_learning_rate: float | None = None,
-                     head_name: str = "classifier") -> History:
+                     desc: str = "train") -> History:
     """Train with AdamW and a linear-decay schedule; keep the best validation-accuracy weights.
 
     Args:
         model: any module called as ``model(input_ids, attention_mask) -> logits``; frozen parameters
             (``requires_grad=False``) are left out of the optimizer.
         epochs / learning_rate / weight_decay: optimisation budget.
-        head_learning_rate: learning rate of the parameters whose name starts with ``head_name`` (a freshly
-            initialised head
-            learns faster with a larger step than the pretrained body; ``None``: same as ``learning_rate``).
         checkpoint: safetensors file where the best weights are saved; they are loaded back at the end.
         patience: stop after this many epochs without a better validation accuracy.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``: a request that
@@ -211,7 +206,7 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     process stops alone. Only the main process saves the checkpoint (and logs); every process loads it at the end.
 
     Returns:
-        :class:`History` (per-epoch curves, best epoch, training throughput in examples/s).
+        :class:`History` (per-epoch curves and times, best epoch, the epoch cap).
     """
     from accelerate.utils import broadcast
     from tqdm.auto import tqdm
@@ -221,19 +216,15 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     if not named:
         raise ValueError("model has no trainable parameters: unfreeze something (see course_lib.nn.params.freeze)")
     params = [p for _, p in named]
-    head = [p for n, p in named if n.startswith(head_name)]
-    body = [p for n, p in named if not n.startswith(head_name)]
-    lr, head_lr = learning_rate, head_learning_rate or learning_rate
-    groups = [g for g in ({"params": body, "lr": lr}, {"params": head, "lr": head_lr}) if g["params"]]
     accelerator = precision.make_accelerator(mixed_precision)
-    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(1, epochs * len(train_loader)))
     model, optimizer, train_loader, valid_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, valid_loader, scheduler)
     # several processes measure the validation set together: each batch's logits and labels are gathered (the
     # validation loader must not be shuffled: accelerate drops the repeated samples at its end)
     gather = accelerator.gather_for_metrics if accelerator.num_processes > 1 else None
-    history, best, stale, n_examples, train_time = History(max_epochs=epochs), -1.0, 0, 0, 0.0
+    history, best, stale = History(max_epochs=epochs), -1.0, 0
     for epoch in range(1, epochs + 1):
         train_mode(model)  # frozen modules stay in eval mode (no dropout)
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
@@ -249,7 +240,6 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
             loss_sum += loss.item() * batch["labels"].numel()
             seen += batch["labels"].numel()
         elapsed = time.perf_counter() - start
-        train_time, n_examples = train_time + elapsed, n_examples + seen
         # the training loss over every process's shard (a no-op in a single process)
         loss_sum, seen = accelerator.reduce(torch.tensor([loss_sum, seen], dtype=torch.float64,
                                                          device=accelerator.device), "sum").tolist()
@@ -277,7 +267,6 @@ def train_classifier(model: nn.Module, train_loader: DataLoader, valid_loader: D
     accelerator.wait_for_everyone()  # the main process has written the checkpoint before anyone reads it
     model = accelerator.unwrap_model(model)
     load_weights(model, checkpoint)
-    history.examples_per_second = n_examples / max(train_time, 1e-9)
     return history
 
 
