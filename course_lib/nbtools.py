@@ -41,3 +41,14 @@ def and_list(items) -> str:
     """``"0, 1 and 2"``: items joined for a sentence (``""`` for none)."""
     items = [str(i) for i in items]
     return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def signed(value: float, digits: int = 3, *, max_digits: int = 6) -> str:
+    """``value`` with its sign and ``digits`` decimals (``"+0.035"``), except that a nonzero value which would
+    print as zero gets more decimals (up to ``max_digits``) until it shows its size and sign: ``-0.0002``, not
+    ``-0.000``, for an interval bound just below zero."""
+    text, d = f"{value:+.{digits}f}", digits
+    while value != 0 and not text.strip("+-0.") and d < max_digits:
+        d += 1
+        text = f"{value:+.{d}f}"
+    return "+" + text[1:] if value == 0 else text
