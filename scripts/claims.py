@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     for step in args.steps:
         print(f"== {step}", flush=True)
         if step == "compare":
-            print("wrote", claims.write_comparisons(store))
+            print("wrote", store.rewrite(), "and", claims.write_comparisons(store))
         else:
             {"baselines": claims.run_baselines, "pretrained": claims.run_pretrained,
              "encoder": claims.run_encoder}[step](store, log=lambda m: print(m, flush=True))

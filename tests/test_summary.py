@@ -191,6 +191,24 @@ def test_run_store_resumes_and_builds_verdicts(tmp_path):
     assert all("test_correct" not in r for r in payload["runs"])
 
 
+def test_run_store_rewrite_keeps_one_line_a_run_judged_by_todays_rule(tmp_path):
+    from course_lib.experiments import claims
+
+    store = _store(tmp_path)
+    first = next(iter(store.runs.values()))
+    stale = {**first, "learning_rate_grid": [1e-5, 1e-4, 1e-3], "learning_rate_scores": [0.5, 0.8, 0.7],
+             "bracketed": False}  # stored under an older rule
+    with store.path.open("a") as f:
+        f.write(json.dumps(stale) + "\n")  # the same key a second time
+    assert len(store.path.read_text().splitlines()) == 10
+    again = claims.RunStore(store.path)
+    assert again.runs[first["key"]]["bracketed"] is True
+    again.rewrite()
+    lines = [json.loads(line) for line in store.path.read_text().splitlines()]
+    assert len(lines) == 9 and len({r["key"] for r in lines}) == 9
+    assert next(r for r in lines if r["key"] == first["key"])["bracketed"] is True
+
+
 def test_verdicts_reach_a_chapter_only_for_its_own_scale(tmp_path):
     from course_lib.experiments import claims
 
@@ -273,6 +291,18 @@ def test_largest_shared_budget_holds_every_method_at_every_seed():
     assert shared(payload, "pretrained", "rt", ("adapters", "full_finetune")) is None
     assert shared(payload, "pretrained", "imdb", ("full_finetune",)) is None
     assert shared(None, "pretrained", "rt", ("full_finetune",)) is None
+
+
+def test_runs_at_chance_names_the_seeds_that_did_not_learn():
+    payload = _payload([("pretrained", "imdb", 500, "adapters", 0, {"accuracy": 0.499}),
+                        ("pretrained", "imdb", 500, "adapters", 2, {"accuracy": 0.78}),
+                        ("pretrained", "imdb", 500, "adapters", 1, {"accuracy": 0.515}),
+                        ("pretrained", "imdb", 500, "lora", 0, {"accuracy": 0.5})])
+    stuck = summary.runs_at_chance(payload, "pretrained", "imdb", 500, "adapters")
+    assert [(r["seed"], r["accuracy"]) for r in stuck] == [(0, 0.499), (1, 0.515)]
+    assert summary.runs_at_chance(payload, "pretrained", "imdb", 500, "adapters", within=0.01)[0]["seed"] == 0
+    assert summary.runs_at_chance(payload, "pretrained", "imdb", 100, "adapters") == []
+    assert summary.runs_at_chance(None, "pretrained", "imdb", 500, "adapters") == []
 
 
 def _verdict(a, b, budget, verdict, note="", task="rt"):

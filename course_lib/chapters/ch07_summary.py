@@ -393,6 +393,20 @@ def largest_shared_budget(payload: dict | None, kind: str, task: str, methods: I
     return max(shared) if shared else None
 
 
+def runs_at_chance(payload: dict | None, kind: str, task: str, budget: int | None, method: str, *,
+                   chance: float = 0.5, within: float = 0.02) -> list[dict]:
+    """The runs of ``method`` at (``kind``, ``task``, ``budget``) whose test accuracy stayed within ``within`` of
+    ``chance`` (0.5 on the balanced sentiment tasks): runs that did not learn, seed by seed.
+
+    A learning rate searched at one budget and seed and reused at another can be too high there; one such seed
+    widens a pooled verdict's interval, and the chapter should name it rather than let the interval hide it.
+    """
+    if payload is None or budget is None:
+        return []
+    runs = run_groups(payload).get((kind, task, budget), {}).get(method, [])
+    return sorted((r for r in runs if abs(r["accuracy"] - chance) <= within), key=lambda r: r["seed"])
+
+
 def efficiency_curves(payload: dict, task: str, kind: str = "pretrained") -> dict[str, list[dict]]:
     """``{method: [{"budget", "mean", "min", "max", "seeds"}]}`` across label budgets (every seed measured)."""
     curves: dict[str, list[dict]] = {}

@@ -91,6 +91,17 @@ class RunStore:
             f.write(json.dumps(row) + "\n")
         return row
 
+    def rewrite(self) -> Path:
+        """Write the file again, one line per key, each run judged by today's rules.
+
+        Appending keeps a run that is interrupted from losing the others; rewriting (after a change of a rule, or
+        when a key was stored twice) keeps the committed file saying what :meth:`__init__` reads from it.
+        """
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in self.runs.values()))
+        tmp.replace(self.path)
+        return self.path
+
     def select(self, **match) -> list[dict]:
         return [r for r in self.runs.values() if all(r["settings"].get(k) == v for k, v in match.items())]
 
