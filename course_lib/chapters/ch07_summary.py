@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.env import REPO_ROOT
+from course_lib.nbtools import and_list
 from course_lib.results import read_results_file, results_path
 
 CHAPTERS = ("01_transfer_learning", "02_hf_inference", "03_mlm_pretraining", "04_adapters", "05_lora",
@@ -515,10 +516,6 @@ def pretrained_wins(payload: dict, task: str, baseline: str = "tfidf_truncated",
             for m, st in statuses.items() if st == "a better"]
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 _STATUS_WORDS = {"a better": "beats it", "b better": "loses to it", "indistinguishable": "indistinguishable",
                  "no ranking": "no ranking"}
 
@@ -540,12 +537,13 @@ def wins_sentence(payload: dict, task: str, task_label: str, baseline: str = "tf
     if not won:
         return (f"On {task_label}, no pretrained strategy beat {base} at any label budget measured ("
                 + "; ".join(f"at {b:,} labels: {statuses(b)}" for b in rest) + ").")
-    winners = "; ".join(f"{_and([method_label(kind, m) for m, st in sorted(gains[b].items()) if st == 'a better'])}"
-                        f" at {b:,} labels" for b in won)
-    text = f"On {task_label}, a pretrained strategy beat {base} at {_and([f'{b:,}' for b in won])} labels ({winners})"
+    beat = {b: and_list([method_label(kind, m) for m, st in sorted(gains[b].items()) if st == "a better"]) for b in won}
+    winners = "; ".join(f"{beat[b]} at {b:,} labels" for b in won)
+    budgets = and_list([f"{b:,}" for b in won])
+    text = f"On {task_label}, a pretrained strategy beat {base} at {budgets} labels ({winners})"
     if not rest:
         return text + ", every label budget measured."
-    text += (f", and none did at {_and([f'{b:,}' for b in rest])} labels ("
+    text += (f", and none did at {and_list([f'{b:,}' for b in rest])} labels ("
              + (statuses(rest[0]) if len(rest) == 1 else "; ".join(f"at {b:,}: {statuses(b)}" for b in rest)) + ")")
     if max(rest) < min(won):
         text += ": an advantage of the pretrained encoder was established with more labels, not with the fewest"
