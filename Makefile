@@ -63,6 +63,7 @@ test: setup
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
 	$(MAKE) warnings-check
 	$(MAKE) rehearse-hub REHEARSAL=$(TEST_CACHE)/hub-rehearsal
+	$(MAKE) rehearse-full REHEARSAL_FULL=$(TEST_CACHE)/hub-rehearsal-full
 
 ## The fast unit tests (not the slow ones, no notebooks), against an empty private cache like `make test`'s.
 UNIT_CACHE ?= $(CURDIR)/_build/unit-cache

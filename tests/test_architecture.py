@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "course_lib"
 LAYERS = {
     "env": set(),
     "base": {"env"},  # config, hub, results, precision
-    "tools": {"env", "base"},  # viz, nbtools, grading
+    "tools": {"env", "base"},  # viz, nbtools, notebooks, grading
     "data": {"env", "base", "tools"},
     "nn": {"env", "base", "tools"},
     "train": {"env", "base", "tools", "data", "nn"},
@@ -41,9 +41,9 @@ def layer_of(module: str) -> str:
         return "env"
     if head in ("config", "hub", "results", "precision"):
         return "base"
-    if head in ("viz", "nbtools", "grading", "grader"):
+    if head in ("viz", "nbtools", "notebooks", "grading", "grader"):
         return "tools"
-    if head in ("fidelity", "gpu_estimates"):
+    if head in ("fidelity", "gpu_estimates", "rehearsal"):
         return "reference"
     if head in ("data", "nn", "train", "experiments", "chapters", "exercises"):
         return head

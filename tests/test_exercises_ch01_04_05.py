@@ -8,7 +8,6 @@ answer gets NOT YET with a hint that names the mistake. Also: the section follow
 
 import copy
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from make_learner import strip_solutions  # noqa: E402
+from course_lib.grader import strip_solutions
 
 CELL = re.compile(r"```\{code-cell\} ipython3\n(.*?)```", re.S)
 CHAPTERS = {"01": "01_transfer_learning.md", "04": "04_adapters.md", "05": "05_lora.md"}

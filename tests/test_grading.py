@@ -4,15 +4,13 @@ Only the parameters cell and the self-contained ``## Exercises`` section are exe
 """
 
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from make_learner import learner_notebook, strip_solutions  # noqa: E402
+from course_lib.grader import learner_notebook, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb")

@@ -1,12 +1,8 @@
 """Each chapter's .md source and committed .ipynb agree (what `jupytext --sync` would change) and hold no errors."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from check_notebooks import chapter_pairs, errors_in, out_of_sync  # noqa: E402
+from course_lib.notebooks import chapter_pairs, errors_in, glue_references, missing_glue, out_of_sync
 
 
 @pytest.mark.parametrize("pair", chapter_pairs(), ids=lambda p: p[0].stem)
@@ -14,6 +10,21 @@ def test_pair_in_sync_and_error_free(pair):
     md, ipynb = pair
     assert out_of_sync(md, ipynb) is None
     assert errors_in(ipynb) == []
+    assert missing_glue(md, ipynb) == []
+
+
+def test_missing_glue_names_what_the_run_never_glued(tmp_path):
+    import nbformat
+
+    md = tmp_path / "01_x.md"
+    md.write_text("Accuracy {glue:text}`acc`, seeds {glue:text}`seeds` and {glue:text}`acc` again.\n")
+    assert glue_references(md.read_text()) == {"acc", "seeds"}
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output("display_data", data={"text/plain": "'0.8'"},
+                                 metadata={"scrapbook": {"name": "acc", "mime_prefix": ""}})
+    nb.cells.append(nbformat.v4.new_code_cell("glue('acc', '0.8')", outputs=[out]))
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    assert missing_glue(md, tmp_path / "01_x.ipynb") == ["seeds"]
 
 
 @pytest.mark.parametrize("pair", chapter_pairs(), ids=lambda p: p[0].stem)

@@ -1,5 +1,5 @@
-"""The hub rehearsal's cache builder (scripts/rehearse_hub.py): the declared hub schemas, the cache layout, and that
-what it builds loads under ``HF_HUB_OFFLINE=1`` with exactly the declared schema."""
+"""The hub rehearsal's cache builder (course_lib.rehearsal, run by scripts/rehearse_hub.py): the declared hub
+schemas, the cache layout, and that what it builds loads under ``HF_HUB_OFFLINE=1`` with exactly the declared schema."""
 
 import json
 import os
@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import rehearse_hub as rh  # scripts/ is on pytest's pythonpath (pyproject.toml)
 
 from course_lib import hub
+from course_lib import rehearsal as rh
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +84,7 @@ def test_repo_layout_is_what_huggingface_hub_reads(tmp_path):
 
 BUILD_AND_LOAD = """
 import json
-import rehearse_hub as rh
+from course_lib import rehearsal as rh
 from datasets import load_dataset
 hf_home = __import__("pathlib").Path({hf_home!r})
 built = rh.build_datasets(hf_home, scale=0.1)
@@ -105,8 +105,7 @@ def built_datasets(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rehearsal")
     env = {**os.environ, "HF_HOME": str(tmp / "hf"), "HF_HUB_OFFLINE": "1", "COURSE_LIB_CACHE": str(tmp / "cache"),
            "HF_DATASETS_CACHE": str(tmp / "hf" / "datasets"), "HF_HUB_CACHE": str(tmp / "hf" / "hub"),
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "scripts"), str(ROOT), os.environ.get("PYTHONPATH"))
-                                         if p)}
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     code = BUILD_AND_LOAD.format(hf_home=str(tmp / "hf"))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

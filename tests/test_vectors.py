@@ -5,10 +5,10 @@ import huggingface_hub
 import huggingface_hub.constants as hf_constants
 import numpy as np
 import pytest
-from rehearse_hub import write_repo  # scripts/ is on pytest's pythonpath: the hub-cache layout huggingface_hub reads
 
 from course_lib.data import vectors
 from course_lib.data.vectors import get_word_vectors, load_glove, minilm_whole_words, write_glove
+from course_lib.rehearsal import write_repo  # the hub-cache layout huggingface_hub reads
 
 
 def test_roundtrip_and_max_words(tmp_path, tmp_cache):
