@@ -305,6 +305,13 @@ def test_runs_at_chance_names_the_seeds_that_did_not_learn():
     assert summary.runs_at_chance(None, "pretrained", "imdb", 500, "adapters") == []
 
 
+def test_efficiency_curves_skip_budgets_not_measured_at_every_seed():
+    runs = [("pretrained", "rt", 100, "full_finetune", s, {}) for s in (0, 1, 2)]
+    runs += [("pretrained", "rt", 2000, "full_finetune", s, {}) for s in (0, 1)]  # a make claims stopped part-way
+    curves = summary.efficiency_curves(_payload(runs), "rt")
+    assert [p["budget"] for p in curves["full_finetune"]] == [100]
+
+
 def _verdict(a, b, budget, verdict, note="", task="rt"):
     lo, hi = {"a better": (0.01, 0.05), "b better": (-0.05, -0.01), "indistinguishable": (-0.02, 0.02)}[verdict]
     return {"experiment": "MiniLM and baselines", "task": task, "budget": budget, "a": a, "b": b, "verdict": verdict,

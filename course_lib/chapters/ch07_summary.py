@@ -409,10 +409,14 @@ def runs_at_chance(payload: dict | None, kind: str, task: str, budget: int | Non
 
 
 def efficiency_curves(payload: dict, task: str, kind: str = "pretrained") -> dict[str, list[dict]]:
-    """``{method: [{"budget", "mean", "min", "max", "seeds"}]}`` across label budgets (every seed measured)."""
+    """``{method: [{"budget", "mean", "min", "max", "seeds"}]}`` across label budgets, a point only where the method
+    ran at every seed of ``payload`` (a ``make claims`` stopped part-way leaves some budgets with fewer)."""
     curves: dict[str, list[dict]] = {}
+    wanted = set(payload.get("seeds") or ())
     for budget in budgets_for(payload, kind, task):
         for r in method_rows(payload, kind, task, budget):
+            if not wanted <= set(r["seeds"]):
+                continue
             curves.setdefault(r["method"], []).append({"budget": budget, **{k: r[k] for k in ("mean", "min", "max",
                                                                                                "seeds")}})
     return curves
