@@ -399,7 +399,7 @@ def runs_at_chance(payload: dict | None, kind: str, task: str, budget: int | Non
     """The runs of ``method`` at (``kind``, ``task``, ``budget``) whose test accuracy stayed within ``within`` of
     ``chance`` (0.5 on the balanced sentiment tasks): runs that did not learn, seed by seed.
 
-    A learning rate searched at one budget and seed and reused at another can be too high there; one such seed
+    A learning rate searched at one budget and seed and reused at another need not train there; one such seed
     widens a pooled verdict's interval, and the chapter should name it rather than let the interval hide it.
     """
     if payload is None or budget is None:
